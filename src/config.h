@@ -1,0 +1,144 @@
+/*
+ * config.h - meter configuration: the structs both front ends fill, the one
+ * option table, the one validator, and a parser for collectd's config syntax
+ * (used by the smartmeter program; the plugin gets collectd's own tree and
+ * converts it to struct sm_cfg_node).
+ *
+ * Ownership: struct sm_config owns its meters and every string in them;
+ * sm_config_free() releases everything.  struct sm_cfg_node trees are owned
+ * by whoever built them and freed with sm_cfg_node_free().  Not thread-safe;
+ * configuration happens before any reader starts and is read-only after.
+ *
+ * Errors: every function that can fail writes one line into err (naming the
+ * meter and the option and saying what is expected, e.g.
+ *   meter "home": Baudrate: expected one of 300, 600, ..., 921600, got 12345)
+ * and returns SM_E_CONFIG (or SM_E_NOMEM).
+ */
+#ifndef SM_CONFIG_H
+#define SM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "err.h"
+#include "obis.h"
+#include "proto.h"
+
+/* ---- generic tree (collectd's oconfig shape) ---- */
+enum sm_cv_type { SM_CV_STRING, SM_CV_NUMBER, SM_CV_BOOL };
+struct sm_cfg_value {
+	enum sm_cv_type type;
+	char *s;      /* STRING (owned) */
+	double num;   /* NUMBER */
+	bool b;       /* BOOL */
+};
+struct sm_cfg_node {
+	char *key;                   /* owned */
+	struct sm_cfg_value *values; /* owned array */
+	size_t nvalues;
+	struct sm_cfg_node *children; /* owned array */
+	size_t nchildren;
+	int line;                    /* source line, 0 if unknown */
+};
+void sm_cfg_node_free(struct sm_cfg_node *n); /* frees children and values, not n itself */
+
+/*
+ * Parse collectd.conf syntax (Key value... lines, <Block "arg"> ... </Block>,
+ * '#' comments, quoted strings with \" and \\, numbers incl. 0x hex, true/
+ * false/yes/no/on/off booleans, unquoted [A-Za-z0-9_]+ words as strings,
+ * trailing '\' line continuation).  *root gets a synthetic node (key NULL)
+ * whose children are the top-level items.  Errors name the file and line.
+ */
+enum sm_err sm_cfg_parse(const char *text, size_t n, const char *filename,
+			 struct sm_cfg_node *root, char *err, size_t errlen);
+
+/* ---- meters ---- */
+#define SM_MAX_SELECT 32
+#define SM_LINE_BAUD 1u
+#define SM_LINE_DATABITS 2u
+#define SM_LINE_PARITY 4u
+#define SM_LINE_STOPBITS 8u
+
+struct sm_meter_cfg {
+	char *name;                  /* <Meter "name">, [A-Za-z0-9_.-]{1,63} */
+	const struct sm_proto *proto;/* Protocol (required) */
+	char *device;                /* Device (required) */
+	struct sm_line line;         /* effective line settings (after validate) */
+	unsigned line_set;           /* SM_LINE_* bits given explicitly */
+	double interval_s;           /* Interval; 0 = every frame (push) */
+	double timeout_s;            /* Timeout; default SM_DEFAULT_TIMEOUT_S */
+	bool ignore_checksum;        /* IgnoreChecksum */
+	size_t nselect;              /* Select: names or OBIS codes */
+	char *select[SM_MAX_SELECT];
+	struct sm_obis select_obis[SM_MAX_SELECT]; /* parsed when the entry is an OBIS code */
+	bool select_is_obis[SM_MAX_SELECT];
+};
+#define SM_DEFAULT_TIMEOUT_S 30.0
+
+struct sm_config {
+	size_t nmeters;
+	struct sm_meter_cfg *meters; /* owned array */
+};
+
+/* A device and the meters that share it (one reader thread). */
+struct sm_port {
+	const char *device;               /* borrowed from the first meter */
+	struct sm_line line;
+	size_t nmeters;
+	const struct sm_meter_cfg **meters; /* owned array of borrowed pointers */
+};
+
+void sm_config_init(struct sm_config *c);
+void sm_config_free(struct sm_config *c);
+
+/* Add an empty meter named name (name validated, duplicates rejected). */
+enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
+				struct sm_meter_cfg **out, char *err, size_t errlen);
+
+/*
+ * Set one <Meter> option by its config name (case-insensitive, as collectd
+ * does): Protocol Device Baudrate Parity DataBits StopBits Interval Timeout
+ * Select IgnoreChecksum.  Values are checked for type and range here; an
+ * unknown option is an error that lists the known ones.
+ */
+enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
+			 const struct sm_cfg_value *vals, size_t nvals, char *err, size_t errlen);
+
+/*
+ * Read a <Plugin smartmeter> block (or any node whose children are <Meter>
+ * blocks and options): every <Meter "name"> child becomes a meter through
+ * sm_meter_set.  Unknown blocks and options are errors.  Does not validate
+ * across meters: call sm_config_validate afterwards.
+ */
+enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *block,
+				char *err, size_t errlen);
+
+/*
+ * The one validator: required options present, protocol line defaults
+ * filled in, at least one meter, meters sharing a Device agree on line
+ * settings (a conflict names both meters).  SM_OK or SM_E_CONFIG.
+ */
+enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen);
+
+/* Group validated meters by Device.  *ports is an owned array; free with
+ * sm_ports_free.  SM_OK or SM_E_NOMEM. */
+enum sm_err sm_config_ports(const struct sm_config *c, struct sm_port **ports, size_t *nports);
+void sm_ports_free(struct sm_port *ports, size_t nports);
+
+/* Whether a reading passes the meter's Select list (true when no list). */
+bool sm_meter_selects(const struct sm_meter_cfg *m, const struct sm_obis *o, const char *name);
+
+/* ---- the option table (drives sm_meter_set, CLI flags and --help) ---- */
+enum sm_opt_type { SM_OPT_STRING, SM_OPT_NUMBER, SM_OPT_BOOL, SM_OPT_LIST };
+struct sm_option_desc {
+	const char *name;  /* "MaxBaudrate" (config) */
+	const char *flag;  /* "max-baudrate" (CLI: --max-baudrate) */
+	enum sm_opt_type type;
+	const char *arg;   /* "BAUD" for help texts */
+	const char *help;
+};
+extern const struct sm_option_desc sm_meter_options[]; /* terminated by name == NULL */
+
+/* Line settings as text: "115200 8N1". */
+void sm_line_format(const struct sm_line *l, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,109 @@
+/*
+ * dsmr.h - DSMR P1 telegrams: framer, decoder and encoder.
+ *
+ * Telegram: "/XXXZ ident CR LF CR LF" + one COSEM object per line +
+ * "!" [CRC 3..4 hex digits] CR LF.  CRC-16/ARC over '/' .. '!' inclusive.
+ *
+ * Framer (push parser, DESIGN.md section 3): struct sm_dsmr_framer holds a
+ * fixed SM_DSMR_MAX buffer; no allocation.  Not thread-safe: one per meter.
+ *
+ *   sm_dsmr_framer_init(&f, ignore_checksum);
+ *   while (len) {
+ *       rc = sm_dsmr_framer_feed(&f, in, len, &used, &frame, &diag);
+ *       in += used; len -= used;
+ *       if (rc == SM_FRAME) decode(frame);
+ *       else if (rc < 0) count(rc);      // already resynchronised
+ *   }                                    // SM_NEED_MORE: used == len
+ *   on silence or end of input: rc = sm_dsmr_framer_flush(&f, &frame, &diag);
+ *
+ * feed returns:
+ *   SM_FRAME      *frame is a complete telegram '/'..'!'+CRC (CRC checked,
+ *                 or absent for 2.2/3 telegrams ending "!" CR LF, or wrong and
+ *                 accepted because ignore_checksum: frame->check says which);
+ *                 *used may be < len: call again with the rest.
+ *   SM_NEED_MORE  all input consumed, no frame yet.
+ *   SM_E_CRC      CRC mismatch; the telegram is dropped.
+ *   SM_E_TOO_LONG a telegram grew beyond SM_DSMR_MAX; dropped, waiting for '/'.
+ *   SM_E_TRUNCATED a new '/' at a line start arrived before the '!' of the
+ *                 previous telegram; the old one is dropped, the new one kept.
+ *   SM_E_SYNTAX   bytes after '!' that are neither a CRC nor a line end.
+ * Bytes outside telegrams (before '/') are skipped silently and counted in
+ * f.skipped.  frame->p points into the framer and stays valid until the next
+ * feed, flush or reset.
+ * flush: a telegram that ended with "!" and is waiting for a possible CRC
+ * or line end is completed (SM_FRAME, check ABSENT or OK for a CRC not
+ * followed by CR LF); anything else pending is dropped (SM_E_TRUNCATED if a
+ * telegram was open, SM_NEED_MORE if nothing was pending).
+ */
+#ifndef SM_DSMR_H
+#define SM_DSMR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+#include "frame.h"
+#include "reading.h"
+
+#define SM_DSMR_MAX 8192
+
+struct sm_dsmr_framer {
+	bool ignore_checksum;
+	int state;          /* private */
+	size_t len;         /* private: bytes in buf */
+	size_t bang;        /* private: index of '!' in buf */
+	unsigned crc_digits;/* private */
+	uint16_t crc_rx;    /* private */
+	uint64_t skipped;   /* bytes skipped outside telegrams (statistics) */
+	uint8_t buf[SM_DSMR_MAX];
+};
+
+void sm_dsmr_framer_init(struct sm_dsmr_framer *f, bool ignore_checksum);
+void sm_dsmr_framer_reset(struct sm_dsmr_framer *f);
+enum sm_err sm_dsmr_framer_feed(struct sm_dsmr_framer *f, const uint8_t *in, size_t len,
+				size_t *used, struct sm_frame *frame, struct sm_diag *diag);
+enum sm_err sm_dsmr_framer_flush(struct sm_dsmr_framer *f, struct sm_frame *frame,
+				 struct sm_diag *diag);
+
+/*
+ * Decode a telegram (as the framer delivers it) into readings.  Pure.
+ * Every object line becomes readings with exact values in base units:
+ * numbers (with unit), text objects (equipment ids, hex text messages:
+ * kept as sent), M-Bus channel values with their own timestamps (medium from
+ * 0-n:24.1.0, DSMR 2.2/3 "24.3.0 ... (m3)" with the value on the next line,
+ * Belgian 24.2.3), the power failure log (count as 1-0:99.97.0 and the latest
+ * event's duration as 0-0:96.7.19 in s, timed at its end), Belgian and
+ * Hungarian 98.1.0 buffers (the most recent entry, F = 1 billing period,
+ * see dsmr.c), 0-0:1.0.0 as the set's meter time.  Lines that cannot be
+ * parsed are skipped and counted in *bad_lines (an invalid timestamp costs
+ * only that timestamp).  Telegrams that declare version >= 4.0 (1-3:0.2.8 or
+ * 0-0:96.1.4) but have no CRC are rejected (SM_E_NO_CRC).
+ * Returns SM_READINGS, SM_E_EMPTY (no reading at all), SM_E_NO_CRC, or
+ * SM_E_FULL (set full: the readings that fit are kept and returned anyway
+ * as SM_READINGS with *bad_lines counting the rest).
+ * out->names is filled from 24.1.0 lines and sm_set_finish() is called.
+ */
+enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *out,
+			   unsigned *bad_lines, struct sm_diag *diag);
+
+/*
+ * Encoder, used by the simulator and tests.  Writes a telegram with header
+ * line "/header" CR LF CR LF, one line per reading in the set (numbers in the
+ * given unit text with as many decimals as the scale needs, e.g. "kWh" from a
+ * Wh reading with 3 decimals; text readings as given; readings with their own
+ * time as "(YYMMDDhhmmssX)(value*unit)"), "!" and, when with_crc, the CRC as
+ * 4 hex digits, CR LF.  Returns SM_OK and *outlen, or SM_E_FULL.
+ */
+enum sm_err sm_dsmr_encode(const struct sm_reading_set *s, const char *header, bool with_crc,
+			   uint8_t *out, size_t cap, size_t *outlen);
+
+/*
+ * Rewrite a telegram for replay: set 0-0:1.0.0 (if present) to the given time
+ * (local time with S/W as DSMR does, offset in minutes east of UTC and the
+ * letter) and recompute the CRC if the telegram had one.  In place:
+ * buf holds len bytes, capacity cap.  SM_OK / SM_E_SYNTAX / SM_E_FULL.
+ */
+enum sm_err sm_dsmr_restamp(uint8_t *buf, size_t len, size_t cap, size_t *newlen,
+			    int64_t unix_ms, int utc_offset_min, char dst_letter);
+
+#endif
