@@ -38,7 +38,7 @@ bool sm_cur_accept_str(struct sm_cur *c, const char *s);
 /* Skip spaces (0x20) and tabs; returns how many. */
 size_t sm_cur_skip_blanks(struct sm_cur *c);
 /* Take bytes up to (not including) delim, at most max bytes; the span is
- * returned in *out/*outn.  False (cursor unchanged) if delim does not occur
+ * returned in *out and *outn.  False (cursor unchanged) if delim does not occur
  * within max bytes or before the end.  The delimiter is not consumed. */
 bool sm_cur_until(struct sm_cur *c, char delim, size_t max, const uint8_t **out, size_t *outn);
 /* Unsigned decimal of 1..max_digits digits into *v (no sign, no blanks).
