@@ -44,6 +44,10 @@
 #include "err.h"
 #include "frame.h"
 #include "reading.h"
+#include "proto.h"
+
+/* The protocol table entry "dsmr" (proto_dsmr.c). */
+extern const struct sm_proto sm_proto_dsmr;
 
 #define SM_DSMR_MAX 8192
 

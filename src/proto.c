@@ -1,0 +1,25 @@
+#include <stddef.h>
+#include <string.h>
+#include "proto.h"
+#include "dsmr.h"
+
+const struct sm_proto *const sm_protocols[] = {
+	&sm_proto_dsmr,
+	NULL,
+};
+
+const struct sm_proto *sm_proto_find(const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (size_t i = 0; sm_protocols[i] != NULL; i++)
+		if (strcasecmp(sm_protocols[i]->name, name) == 0)
+			return sm_protocols[i];
+	return NULL;
+}
+
+const char *sm_proto_names(void)
+{
+	/* Kept in step with sm_protocols[] by test_format's table check. */
+	return "dsmr";
+}
