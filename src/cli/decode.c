@@ -2,6 +2,7 @@
 #include <string.h>
 #include "cli.h"
 #include "meteropts.h"
+#include "cursor.h"
 #include "proto.h"
 
 #define DECODE_MAX_INPUT (64u * 1024 * 1024)
