@@ -1,0 +1,112 @@
+"""The real collectd daemon loads our smartmeter.so, reads a simulated P1
+meter on a pseudo-terminal and writes csv files; SIGTERM stops it in time.
+A second run with a broken configuration must fail the plugin's init with
+a message naming the meter and the option, and leave the daemon running."""
+import glob
+import os
+import shutil
+import signal
+
+from smtest import (Proc, check, finish, simulator, skip, tmpdir, top_builddir, wait_for)
+
+collectd = os.environ.get("COLLECTD_BIN") or shutil.which("collectd") or "/usr/sbin/collectd"
+so = os.path.join(top_builddir, ".libs", "smartmeter.so")
+if not os.path.exists(collectd):
+    skip("collectd is not installed (apt-get install collectd-core)")
+if not os.path.exists(so):
+    skip("smartmeter.so was not built (configure --without-collectd?)")
+if os.environ.get("SM_SANITIZERS") == "yes":
+    skip("a sanitizer build of the plugin cannot be loaded by the distribution's collectd")
+
+d = tmpdir("collectd")
+plugins = os.path.join(d, "plugins")
+os.makedirs(plugins)
+shutil.copy(so, os.path.join(plugins, "smartmeter.so"))  # a regular file, as collectd requires
+link = os.path.join(d, "p1")
+
+
+def config(meter_block):
+    path = os.path.join(d, "collectd.conf")
+    with open(path, "w") as f:
+        f.write("""Hostname "smtest"
+FQDNLookup false
+BaseDir "{d}/var"
+PIDFile "{d}/var/collectd.pid"
+TypesDB "/usr/share/collectd/types.db"
+Interval 1
+WriteThreads 1
+PluginDir "/usr/lib/collectd"
+LoadPlugin logfile
+<Plugin logfile>
+  LogLevel info
+  File STDOUT
+  PrintSeverity true
+</Plugin>
+LoadPlugin csv
+<Plugin csv>
+  DataDir "{d}/csv"
+  StoreRates false
+</Plugin>
+PluginDir "{plugins}"
+LoadPlugin smartmeter
+<Plugin smartmeter>
+{meter}
+</Plugin>
+""".format(d=d, plugins=plugins, meter=meter_block))
+    return path
+
+
+def csv_values(pattern):
+    """Values of every csv file matching the glob (below csv/smtest/)."""
+    vals = []
+    for path in glob.glob(os.path.join(d, "csv", "smtest", pattern)):
+        with open(path) as f:
+            for line in f:
+                if line[:1].isdigit():
+                    vals.append(float(line.strip().split(",")[1]))
+    return vals
+
+
+sim = simulator(link, period="0.2")
+try:
+    conf = config("""  <Meter "home">
+    Protocol "dsmr"
+    Device "%s"
+  </Meter>""" % link)
+    cd = Proc([collectd, "-f", "-C", conf])
+    ok = wait_for(lambda: csv_values("smartmeter-home/energy_wh-energy_import_t1-*")
+                  and csv_values("smartmeter-home/total_operations-frames-*"), 15)
+    cd.pump(0)
+    check(ok, "collectd writes our values into csv files")
+    e = csv_values("smartmeter-home/energy_wh-energy_import_t1-*")
+    check(e and e[-1] > 1000, "energy_import_t1 in Wh (type energy_wh): %s" % (e[-1:] if e else None))
+    for pattern, lo, hi in (("power-power_import-*", 0, 5000), ("voltage-voltage_l1-*", 200, 260),
+                            ("current-current_l1-*", 0, 100), ("count-power_failures-*", 0, 1e6),
+                            ("gauge-tariff-*", 1, 2), ("energy_wh-energy_export_t1-*", 1, 1e12)):
+        v = csv_values("smartmeter-home/" + pattern)
+        check(v and lo <= v[-1] <= hi, "%s present and plausible: %s" % (pattern, v[-1:] if v else None))
+    check(not glob.glob(os.path.join(d, "csv", "smtest", "smartmeter-home", "*96_1_1*")),
+          "text readings are not dispatched as numbers")
+    errs = csv_values("smartmeter-home/errors-crc-*")
+    check(errs and errs[-1] == 0, "health counter errors-crc dispatched (0)")
+    check(not [l for l in cd.out if "[error]" in l], "no errors in collectd's log")
+    code, took = cd.stop(signal.SIGTERM)
+    check(code == 0 and took < 1.0, "SIGTERM stops collectd within a second (exit %s, %.3f s)" % (code, took))
+
+    # ---- a broken configuration fails init, names meter and option ----
+    conf = config("""  <Meter "home">
+    Protocol "dsmr"
+    Device "%s"
+    Baudrat 9600
+  </Meter>""" % link)
+    cd = Proc([collectd, "-f", "-C", conf])
+    cd.wait_lines(lambda p: any("Initialization complete" in l for l in p.out), 10)
+    msg = [l for l in cd.out if "smartmeter" in l and "[error]" in l]
+    check(any('meter "home"' in l and "Baudrat" in l for l in msg),
+          "init fails with an error naming the meter and the option: %s" % msg[:1])
+    check(cd.p.poll() is None, "the daemon keeps running without our plugin")
+    code, took = cd.stop(signal.SIGTERM)
+    check(code == 0, "and stops on SIGTERM")
+finally:
+    sim.stop()
+finish()
