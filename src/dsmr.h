@@ -77,8 +77,10 @@ enum sm_err sm_dsmr_framer_flush(struct sm_dsmr_framer *f, struct sm_frame *fram
  * 0-n:24.1.0, DSMR 2.2/3 "24.3.0 ... (m3)" with the value on the next line,
  * Belgian 24.2.3), the power failure log (count as 1-0:99.97.0 and the latest
  * event's duration as 0-0:96.7.19 in s, timed at its end), Belgian and
- * Hungarian 98.1.0 buffers (the most recent entry, F = 1 billing period,
- * see dsmr.c), 0-0:1.0.0 as the set's meter time.  Lines that cannot be
+ * Hungarian 98.1.0 buffers (Belgian: one 1-0:1.6.0 reading per entry with
+ * F = 1..n in the order sent, timed at the peak; Hungarian: the 19 values of
+ * the monthly block as 1.8.0 .. 2.6.2 with F = 1, timed at the block; see
+ * dsmr.c), 0-0:1.0.0 as the set's meter time.  Lines that cannot be
  * parsed are skipped and counted in *bad_lines (an invalid timestamp costs
  * only that timestamp).  Telegrams that declare version >= 4.0 (1-3:0.2.8 or
  * 0-0:96.1.4) but have no CRC are rejected (SM_E_NO_CRC).
@@ -96,7 +98,12 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
  * given unit text with as many decimals as the scale needs, e.g. "kWh" from a
  * Wh reading with 3 decimals; text readings as given; readings with their own
  * time as "(YYMMDDhhmmssX)(value*unit)"), "!" and, when with_crc, the CRC as
- * 4 hex digits, CR LF.  Returns SM_OK and *outlen, or SM_E_FULL.
+ * 4 hex digits, CR LF.  A set with a meter time starts with a 0-0:1.0.0
+ * line.  Times are written as Dutch local time (W = UTC+1, S = UTC+2 under
+ * the EU summer time rule).  A NUL is written after the telegram, so cap
+ * must exceed it by one byte.  Returns SM_OK and *outlen, SM_E_FULL, or
+ * SM_E_SYNTAX for a header or text that cannot be sent ('(', ')' or control
+ * characters) or SM_E_RANGE for a time outside 2000..2099.
  */
 enum sm_err sm_dsmr_encode(const struct sm_reading_set *s, const char *header, bool with_crc,
 			   uint8_t *out, size_t cap, size_t *outlen);
