@@ -38,8 +38,13 @@ struct sm_cfg_node {
 	struct sm_cfg_node *children; /* owned array */
 	size_t nchildren;
 	int line;                    /* source line, 0 if unknown */
+	bool block;                  /* written as <key values...> ... </key> (a
+					block with no children is still a block;
+					converters that cannot tell set it when
+					nchildren > 0) */
 };
-void sm_cfg_node_free(struct sm_cfg_node *n); /* frees children and values, not n itself */
+void sm_cfg_node_free(struct sm_cfg_node *n); /* frees children and values, not n itself;
+						 leaves *n zeroed; n may be NULL */
 
 /*
  * Parse collectd.conf syntax (Key value... lines, <Block "arg"> ... </Block>,
@@ -47,9 +52,39 @@ void sm_cfg_node_free(struct sm_cfg_node *n); /* frees children and values, not 
  * false/yes/no/on/off booleans, unquoted [A-Za-z0-9_]+ words as strings,
  * trailing '\' line continuation).  *root gets a synthetic node (key NULL)
  * whose children are the top-level items.  Errors name the file and line.
+ *
+ * Details: text[0..n) need not be NUL-terminated and is never read beyond n.
+ * Booleans are matched case-insensitively.  Inside quotes a backslash takes
+ * the next character literally (as collectd does: "\q" is "q"); a string
+ * must end on the line it starts.  Unquoted dotted IPv4 addresses (with an
+ * optional :port) are strings, as in collectd.  Block names are matched
+ * case-insensitively against their </closing> tag.  Limits: n at most
+ * SM_CFG_MAX_TEXT bytes, blocks nested at most SM_CFG_MAX_DEPTH deep.
+ * filename may be NULL ("config" is used in messages).
+ * Returns SM_OK (caller frees *root with sm_cfg_node_free), SM_E_CONFIG
+ * (syntax error or limit; *root is left empty, nothing to free) or
+ * SM_E_NOMEM (likewise).
  */
+#define SM_CFG_MAX_TEXT (1024u * 1024u)
+#define SM_CFG_MAX_DEPTH 16
 enum sm_err sm_cfg_parse(const char *text, size_t n, const char *filename,
 			 struct sm_cfg_node *root, char *err, size_t errlen);
+
+/*
+ * The node holding the meters of a parsed file: the first top-level
+ * <Plugin smartmeter> block (name matched case-insensitively) when there is
+ * one, else root itself (a file of bare <Meter> blocks).  Borrowed from
+ * root.  NULL only when root is NULL.
+ */
+const struct sm_cfg_node *sm_cfg_find_smartmeter(const struct sm_cfg_node *root);
+
+/*
+ * A number as the parser reads it: the whole of p[0..n) must be [+-] then
+ * digits with an optional fraction and exponent ("5", "-0.25", ".5", "1e3",
+ * "2.5E-3") or [+-]0x followed by 1..16 hex digits.  No blanks.  True and
+ * *out set on success; false for anything else or a non-finite result.
+ */
+bool sm_cfg_parse_number(const char *p, size_t n, double *out);
 
 /* ---- meters ---- */
 #define SM_MAX_SELECT 32
@@ -71,6 +106,9 @@ struct sm_meter_cfg {
 	char *select[SM_MAX_SELECT];
 	struct sm_obis select_obis[SM_MAX_SELECT]; /* parsed when the entry is an OBIS code */
 	bool select_is_obis[SM_MAX_SELECT];
+	unsigned long long opt_set;  /* bit i: sm_meter_options[i] was given
+					(an option other than Select may be
+					given only once) */
 };
 #define SM_DEFAULT_TIMEOUT_S 30.0
 
@@ -90,7 +128,9 @@ struct sm_port {
 void sm_config_init(struct sm_config *c);
 void sm_config_free(struct sm_config *c);
 
-/* Add an empty meter named name (name validated, duplicates rejected). */
+/* Add an empty meter named name (name validated, duplicates rejected).
+ * *out points into c->meters and stays valid until the next add or free.
+ * SM_OK, SM_E_CONFIG (bad or duplicate name) or SM_E_NOMEM. */
 enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
 				struct sm_meter_cfg **out, char *err, size_t errlen);
 
@@ -102,6 +142,30 @@ enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
  */
 enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
 			 const struct sm_cfg_value *vals, size_t nvals, char *err, size_t errlen);
+/*
+ * Details of sm_meter_set: every option but Select takes exactly one value
+ * and may be given once; Select takes one or more values and may repeat (at
+ * most SM_MAX_SELECT entries in all).  Numbers must be NUMBER values
+ * (integral where the option counts something); IgnoreChecksum takes a
+ * BOOL or one of the strings true/false/yes/no/on/off.  Interval and
+ * Timeout are at most SM_MAX_SECONDS.  Device accepts a serial port path,
+ * tcp://HOST:PORT (port 1..65535) or file:PATH; other "scheme://" prefixes
+ * are rejected.  On error m is unchanged.  SM_OK, SM_E_CONFIG or SM_E_NOMEM.
+ */
+#define SM_MAX_SECONDS 86400.0
+
+/*
+ * The same for a command line flag: flag is the option's flag name without
+ * the leading dashes ("max-baudrate"; a leading "--" is tolerated), value
+ * the flag's text.  The text is converted to the option's type: numbers
+ * strictly (sm_cfg_parse_number: the whole text), booleans from true/false/
+ * yes/no/on/off/1/0 (a BOOL flag may have value NULL, meaning true), a LIST
+ * flag (Select) takes comma-separated entries.  Errors name the flag
+ * ("--baudrate: expected one of 300, ..., got 12345").  SM_OK, SM_E_CONFIG
+ * or SM_E_NOMEM.
+ */
+enum sm_err sm_meter_set_flag(struct sm_meter_cfg *m, const char *flag, const char *value,
+			      char *err, size_t errlen);
 
 /*
  * Read a <Plugin smartmeter> block (or any node whose children are <Meter>
@@ -111,6 +175,7 @@ enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
  */
 enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *block,
 				char *err, size_t errlen);
+/* (On error c keeps the meters read so far: free it with sm_config_free.) */
 
 /*
  * The one validator: required options present, protocol line defaults
@@ -137,6 +202,10 @@ struct sm_option_desc {
 	const char *help;
 };
 extern const struct sm_option_desc sm_meter_options[]; /* terminated by name == NULL */
+/* Look an option up by config name (case-insensitive) or by flag name
+ * (exact, without dashes); NULL if unknown. */
+const struct sm_option_desc *sm_option_find(const char *name);
+const struct sm_option_desc *sm_option_find_flag(const char *flag);
 
 /* Line settings as text: "115200 8N1". */
 void sm_line_format(const struct sm_line *l, char *out, size_t cap);

@@ -1,0 +1,993 @@
+/*
+ * config.c - meter configuration: the option table, setters with their
+ * checks, the validator, ports, Select matching (config.h).
+ *
+ * One table (sm_meter_options) names every option; a parallel table of
+ * setters (same order, checked at compile time) does the work, so config
+ * files, the collectd plugin and command line flags share every check and
+ * every message.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include "buf.h"
+#include "config.h"
+
+/* ---- the table ---- */
+
+enum opt_id {
+	OPT_PROTOCOL,
+	OPT_DEVICE,
+	OPT_BAUDRATE,
+	OPT_PARITY,
+	OPT_DATABITS,
+	OPT_STOPBITS,
+	OPT_INTERVAL,
+	OPT_TIMEOUT,
+	OPT_SELECT,
+	OPT_IGNORE_CHECKSUM,
+	OPT_COUNT
+};
+
+const struct sm_option_desc sm_meter_options[] = {
+	[OPT_PROTOCOL] = {"Protocol", "protocol", SM_OPT_STRING, "NAME",
+			  "protocol of the meter (required)"},
+	[OPT_DEVICE] = {"Device", "device", SM_OPT_STRING, "DEVICE",
+			"serial port, tcp://HOST:PORT or file:PATH (required)"},
+	[OPT_BAUDRATE] = {"Baudrate", "baudrate", SM_OPT_NUMBER, "BAUD",
+			  "line speed (default: the protocol's)"},
+	[OPT_PARITY] = {"Parity", "parity", SM_OPT_STRING, "none|even|odd",
+			"parity (default: the protocol's)"},
+	[OPT_DATABITS] = {"DataBits", "data-bits", SM_OPT_NUMBER, "5..8",
+			  "data bits (default: the protocol's)"},
+	[OPT_STOPBITS] = {"StopBits", "stop-bits", SM_OPT_NUMBER, "1|2",
+			  "stop bits (default: the protocol's)"},
+	[OPT_INTERVAL] = {"Interval", "interval", SM_OPT_NUMBER, "SECONDS",
+			  "seconds between polls; push meters: at most one emission per interval "
+			  "(default 0: every frame)"},
+	[OPT_TIMEOUT] = {"Timeout", "timeout", SM_OPT_NUMBER, "SECONDS",
+			 "seconds without a valid frame before the meter counts as stalled "
+			 "(default 30)"},
+	[OPT_SELECT] = {"Select", "select", SM_OPT_LIST, "NAME|OBIS",
+			"only these readings (canonical names or OBIS codes; repeatable)"},
+	[OPT_IGNORE_CHECKSUM] = {"IgnoreChecksum", "ignore-checksum", SM_OPT_BOOL, "true|false",
+				 "accept frames with a wrong CRC/BCC (counted as unchecked)"},
+	[OPT_COUNT] = {NULL, NULL, SM_OPT_STRING, NULL, NULL},
+};
+
+_Static_assert(sizeof(sm_meter_options) / sizeof(sm_meter_options[0]) == OPT_COUNT + 1,
+	       "option table and enum opt_id disagree");
+_Static_assert(OPT_COUNT <= 64, "opt_set has 64 bits");
+
+static const int bauds[] = {300,   600,   1200,   2400,   4800,   9600,   19200,
+			    38400, 57600, 115200, 230400, 460800, 921600};
+
+/* Where an error goes and how it starts. */
+struct optctx {
+	const struct sm_meter_cfg *m;
+	const char *flag; /* non-NULL: from a command line flag */
+	const struct sm_option_desc *opt;
+	char *err;
+	size_t errlen;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (err == NULL || errlen == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* s for a message: at most 64 bytes, unprintable bytes, quotes and
+ * backslashes as \xHH, in double quotes when quoted. */
+static void esc_str(const char *s, char *out, size_t cap, bool quoted)
+{
+	static const char hex[] = "0123456789abcdef";
+	struct sm_buf b;
+	sm_buf_init(&b, out, cap);
+	if (s == NULL) {
+		sm_buf_adds(&b, "(none)");
+		return;
+	}
+	if (quoted && sm_buf_addc(&b, '"') != SM_OK)
+		return;
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (i >= 64 || b.len + 8 >= b.cap) {
+			sm_buf_adds(&b, "...");
+			break;
+		}
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+			sm_buf_addc(&b, (char)ch);
+		} else {
+			char e[5] = {'\\', 'x', hex[ch >> 4], hex[ch & 15], '\0'};
+			sm_buf_adds(&b, e);
+		}
+	}
+	if (quoted)
+		sm_buf_addc(&b, '"');
+}
+
+static void quote_str(const char *s, char *out, size_t cap)
+{
+	esc_str(s, out, cap, true);
+}
+
+/* A value as the user wrote it, for "got ..." */
+static void describe_value(const struct sm_cfg_value *v, char *out, size_t cap)
+{
+	switch (v->type) {
+	case SM_CV_STRING:
+		quote_str(v->s, out, cap);
+		return;
+	case SM_CV_NUMBER:
+		snprintf(out, cap, "%.15g", v->num);
+		return;
+	case SM_CV_BOOL:
+		snprintf(out, cap, "%s", v->b ? "true" : "false");
+		return;
+	}
+	snprintf(out, cap, "?");
+}
+
+static const char *meter_name(const struct sm_meter_cfg *m)
+{
+	return m != NULL && m->name != NULL ? m->name : "(unnamed)";
+}
+
+/* "meter "home": Baudrate: " or "--baudrate: " followed by fmt. */
+static void __attribute__((format(printf, 2, 3)))
+opt_err(const struct optctx *x, const char *fmt, ...)
+{
+	if (x->err == NULL || x->errlen == 0)
+		return;
+	int k;
+	if (x->flag != NULL) {
+		k = snprintf(x->err, x->errlen, "--%s: ", x->opt->flag);
+	} else {
+		char q[96];
+		quote_str(meter_name(x->m), q, sizeof(q));
+		k = snprintf(x->err, x->errlen, "meter %s: %s: ", q, x->opt->name);
+	}
+	if (k < 0 || (size_t)k >= x->errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->err + k, x->errlen - (size_t)k, fmt, ap);
+	va_end(ap);
+}
+
+/* "expected WHAT, got VALUE[ (DETAIL)]" */
+static enum sm_err expected(const struct optctx *x, const char *what,
+			    const struct sm_cfg_value *v, const char *detail)
+{
+	char got[96];
+	describe_value(v, got, sizeof(got));
+	if (detail != NULL)
+		opt_err(x, "expected %s, got %s (%s)", what, got, detail);
+	else
+		opt_err(x, "expected %s, got %s", what, got);
+	return SM_E_CONFIG;
+}
+
+static enum sm_err one_value(const struct optctx *x, size_t nv)
+{
+	if (nv == 1)
+		return SM_OK;
+	if (nv == 0)
+		opt_err(x, "expected a value, got none");
+	else
+		opt_err(x, "expected one value, got %zu", nv);
+	return SM_E_CONFIG;
+}
+
+static char *xstrdup(const char *s)
+{
+	size_t n = strlen(s);
+	char *d = malloc(n + 1);
+	if (d != NULL)
+		memcpy(d, s, n + 1);
+	return d;
+}
+
+static enum sm_err out_of_memory(const struct optctx *x)
+{
+	opt_err(x, "out of memory");
+	return SM_E_NOMEM;
+}
+
+/* An integral number in [lo, hi]; false otherwise. */
+static bool int_in(const struct sm_cfg_value *v, double lo, double hi, int *out)
+{
+	if (v->type != SM_CV_NUMBER || !isfinite(v->num) || v->num < lo || v->num > hi ||
+	    v->num != floor(v->num))
+		return false;
+	*out = (int)v->num;
+	return true;
+}
+
+/* ---- setters ---- */
+
+static enum sm_err set_protocol(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	char what[160];
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	snprintf(what, sizeof(what), "one of %s", sm_proto_names());
+	const struct sm_proto *p = NULL;
+	if (v->type == SM_CV_STRING && v->s != NULL)
+		p = sm_proto_find(v->s);
+	if (p == NULL)
+		return expected(x, what, v, NULL);
+	m->proto = p;
+	return SM_OK;
+}
+
+#define DEVICE_WHAT "a serial port path, tcp://HOST:PORT or file:PATH"
+
+static enum sm_err set_device(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			      const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type != SM_CV_STRING || v->s == NULL)
+		return expected(x, DEVICE_WHAT, v, NULL);
+	const char *s = v->s;
+	if (s[0] == '\0')
+		return expected(x, DEVICE_WHAT, v, "empty");
+	for (const char *q = s; *q != '\0'; q++)
+		if ((unsigned char)*q < 0x20 || *q == 0x7f)
+			return expected(x, DEVICE_WHAT, v, "control character");
+	if (strncmp(s, "tcp://", 6) == 0) {
+		const char *hp = s + 6;
+		const char *colon = strrchr(hp, ':');
+		if (colon == NULL)
+			return expected(x, DEVICE_WHAT, v, "no port");
+		size_t hl = (size_t)(colon - hp);
+		if (hl == 0)
+			return expected(x, DEVICE_WHAT, v, "no host");
+		if (hp[0] == '[' && (hl < 3 || hp[hl - 1] != ']'))
+			return expected(x, DEVICE_WHAT, v, "bad [IPv6] host");
+		if (hp[0] != '[' && memchr(hp, ':', hl) != NULL)
+			return expected(x, DEVICE_WHAT, v, "write an IPv6 host in brackets");
+		for (size_t i = 0; i < hl; i++)
+			if (hp[i] == '/' || hp[i] == ' ')
+				return expected(x, DEVICE_WHAT, v, "bad host");
+		const char *pp = colon + 1;
+		unsigned long port = 0;
+		size_t digits = 0;
+		for (; pp[digits] != '\0'; digits++) {
+			if (pp[digits] < '0' || pp[digits] > '9' || digits >= 5)
+				return expected(x, DEVICE_WHAT, v, "port must be 1..65535");
+			port = port * 10 + (unsigned long)(pp[digits] - '0');
+		}
+		if (digits == 0 || port < 1 || port > 65535)
+			return expected(x, DEVICE_WHAT, v, "port must be 1..65535");
+	} else if (strncmp(s, "file:", 5) == 0) {
+		if (s[5] == '\0')
+			return expected(x, DEVICE_WHAT, v, "empty path");
+	} else {
+		const char *sep = strstr(s, "://");
+		if (sep != NULL && strchr(s, '/') > sep)
+			return expected(x, DEVICE_WHAT, v, "unknown scheme");
+	}
+	char *d = xstrdup(s);
+	if (d == NULL)
+		return out_of_memory(x);
+	free(m->device);
+	m->device = d;
+	return SM_OK;
+}
+
+static enum sm_err set_baudrate(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	int b;
+	if (int_in(v, 1, 1e7, &b)) {
+		for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++) {
+			if (bauds[i] == b) {
+				m->line.baud = b;
+				m->line_set |= SM_LINE_BAUD;
+				return SM_OK;
+			}
+		}
+	}
+	char what[160];
+	struct sm_buf w;
+	sm_buf_init(&w, what, sizeof(what));
+	sm_buf_adds(&w, "one of ");
+	for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
+		sm_buf_addf(&w, "%s%d", i ? ", " : "", bauds[i]);
+	return expected(x, what, v, NULL);
+}
+
+static enum sm_err set_parity(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			      const struct optctx *x)
+{
+	static const char *const names[] = {"none", "even", "odd"};
+	static const enum sm_parity vals[] = {SM_PARITY_NONE, SM_PARITY_EVEN, SM_PARITY_ODD};
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type == SM_CV_STRING && v->s != NULL) {
+		for (size_t i = 0; i < 3; i++) {
+			if (strcasecmp(v->s, names[i]) == 0) {
+				m->line.parity = vals[i];
+				m->line_set |= SM_LINE_PARITY;
+				return SM_OK;
+			}
+		}
+	}
+	return expected(x, "\"none\", \"even\" or \"odd\"", v, NULL);
+}
+
+static enum sm_err set_databits(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	int b;
+	if (!int_in(v, 5, 8, &b))
+		return expected(x, "5, 6, 7 or 8", v, NULL);
+	m->line.databits = b;
+	m->line_set |= SM_LINE_DATABITS;
+	return SM_OK;
+}
+
+static enum sm_err set_stopbits(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	int b;
+	if (!int_in(v, 1, 2, &b))
+		return expected(x, "1 or 2", v, NULL);
+	m->line.stopbits = b;
+	m->line_set |= SM_LINE_STOPBITS;
+	return SM_OK;
+}
+
+static enum sm_err get_seconds(const struct sm_cfg_value *v, size_t nv, const struct optctx *x,
+			       bool zero_ok, double *out)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	const char *what = zero_ok ? "a number of seconds >= 0 (at most 86400)"
+				   : "a number of seconds > 0 (at most 86400)";
+	if (v->type != SM_CV_NUMBER || !isfinite(v->num) || v->num < 0 ||
+	    (!zero_ok && v->num == 0) || v->num > SM_MAX_SECONDS)
+		return expected(x, what, v, NULL);
+	*out = v->num;
+	return SM_OK;
+}
+
+static enum sm_err set_interval(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	return get_seconds(v, nv, x, true, &m->interval_s);
+}
+
+static enum sm_err set_timeout(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			       const struct optctx *x)
+{
+	return get_seconds(v, nv, x, false, &m->timeout_s);
+}
+
+static bool is_reading_name(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		char ch = s[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+			return false;
+	}
+	return n > 0 && n < SM_NAME_LEN;
+}
+
+#define SELECT_WHAT "reading names ([a-z0-9_]+) or OBIS codes such as \"1-0:1.8.0\""
+
+static enum sm_err set_select(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			      const struct optctx *x)
+{
+	if (nv == 0) {
+		opt_err(x, "expected at least one value, got none");
+		return SM_E_CONFIG;
+	}
+	if (m->nselect + nv > SM_MAX_SELECT) {
+		opt_err(x, "expected at most %d entries in all, got %zu", SM_MAX_SELECT,
+			m->nselect + nv);
+		return SM_E_CONFIG;
+	}
+	struct sm_obis codes[SM_MAX_SELECT];
+	bool is_obis[SM_MAX_SELECT];
+	for (size_t i = 0; i < nv; i++) {
+		if (v[i].type != SM_CV_STRING || v[i].s == NULL)
+			return expected(x, SELECT_WHAT, &v[i], NULL);
+		const char *s = v[i].s;
+		is_obis[i] = false;
+		if (is_reading_name(s))
+			continue;
+		size_t len = strlen(s), used = 0;
+		if (len > 0 && sm_obis_parse(s, len, &used, &codes[i]) == SM_OK && used == len) {
+			is_obis[i] = true;
+			continue;
+		}
+		return expected(x, SELECT_WHAT, &v[i], NULL);
+	}
+	char *copies[SM_MAX_SELECT];
+	for (size_t i = 0; i < nv; i++) {
+		copies[i] = xstrdup(v[i].s);
+		if (copies[i] == NULL) {
+			while (i-- > 0)
+				free(copies[i]);
+			return out_of_memory(x);
+		}
+	}
+	for (size_t i = 0; i < nv; i++) {
+		size_t k = m->nselect++;
+		m->select[k] = copies[i];
+		m->select_is_obis[k] = is_obis[i];
+		if (is_obis[i])
+			m->select_obis[k] = codes[i];
+		else
+			memset(&m->select_obis[k], 0, sizeof(m->select_obis[k]));
+	}
+	return SM_OK;
+}
+
+/* true/false/yes/no/on/off, case-insensitive (also "1"/"0" when digits). */
+static bool bool_word(const char *s, bool digits, bool *out)
+{
+	static const char *const t[] = {"true", "yes", "on"};
+	static const char *const f[] = {"false", "no", "off"};
+	for (size_t i = 0; i < 3; i++) {
+		if (strcasecmp(s, t[i]) == 0) {
+			*out = true;
+			return true;
+		}
+		if (strcasecmp(s, f[i]) == 0) {
+			*out = false;
+			return true;
+		}
+	}
+	if (digits && (strcmp(s, "1") == 0 || strcmp(s, "0") == 0)) {
+		*out = s[0] == '1';
+		return true;
+	}
+	return false;
+}
+
+static enum sm_err set_ignore_checksum(struct sm_meter_cfg *m, const struct sm_cfg_value *v,
+				       size_t nv, const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	bool b;
+	if (v->type == SM_CV_BOOL)
+		b = v->b;
+	else if (v->type != SM_CV_STRING || v->s == NULL || !bool_word(v->s, false, &b))
+		return expected(x, "true or false", v, NULL);
+	m->ignore_checksum = b;
+	return SM_OK;
+}
+
+typedef enum sm_err (*setter_fn)(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				 const struct optctx *x);
+
+static const setter_fn setters[OPT_COUNT] = {
+	[OPT_PROTOCOL] = set_protocol,
+	[OPT_DEVICE] = set_device,
+	[OPT_BAUDRATE] = set_baudrate,
+	[OPT_PARITY] = set_parity,
+	[OPT_DATABITS] = set_databits,
+	[OPT_STOPBITS] = set_stopbits,
+	[OPT_INTERVAL] = set_interval,
+	[OPT_TIMEOUT] = set_timeout,
+	[OPT_SELECT] = set_select,
+	[OPT_IGNORE_CHECKSUM] = set_ignore_checksum,
+};
+
+const struct sm_option_desc *sm_option_find(const char *name)
+{
+	if (name == NULL)
+		return NULL;
+	for (size_t i = 0; sm_meter_options[i].name != NULL; i++)
+		if (strcasecmp(sm_meter_options[i].name, name) == 0)
+			return &sm_meter_options[i];
+	return NULL;
+}
+
+const struct sm_option_desc *sm_option_find_flag(const char *flag)
+{
+	if (flag == NULL)
+		return NULL;
+	for (size_t i = 0; sm_meter_options[i].name != NULL; i++)
+		if (strcmp(sm_meter_options[i].flag, flag) == 0)
+			return &sm_meter_options[i];
+	return NULL;
+}
+
+/* Run the setter of opt, refusing a second use of a single-valued option. */
+static enum sm_err apply(struct sm_meter_cfg *m, const struct sm_option_desc *opt,
+			 const struct sm_cfg_value *vals, size_t nvals, const struct optctx *x)
+{
+	size_t id = (size_t)(opt - sm_meter_options);
+	unsigned long long bit = 1ull << id;
+	if (opt->type != SM_OPT_LIST && (m->opt_set & bit) != 0) {
+		opt_err(x, "given more than once");
+		return SM_E_CONFIG;
+	}
+	enum sm_err rc = setters[id](m, vals, nvals, x);
+	if (rc == SM_OK)
+		m->opt_set |= bit;
+	return rc;
+}
+
+/* "Protocol, Device, ..." or "--protocol, --device, ..." */
+static void list_options(struct sm_buf *b, bool flags)
+{
+	for (size_t i = 0; sm_meter_options[i].name != NULL; i++) {
+		if (i > 0)
+			sm_buf_adds(b, ", ");
+		if (flags)
+			sm_buf_addf(b, "--%s", sm_meter_options[i].flag);
+		else
+			sm_buf_adds(b, sm_meter_options[i].name);
+	}
+}
+
+enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
+			 const struct sm_cfg_value *vals, size_t nvals, char *err, size_t errlen)
+{
+	const struct sm_option_desc *opt = sm_option_find(option);
+	if (m == NULL || (vals == NULL && nvals > 0)) {
+		set_err(err, errlen, "internal: sm_meter_set without a meter or values");
+		return SM_E_CONFIG;
+	}
+	if (opt == NULL) {
+		char q[96], qn[96], known[400];
+		struct sm_buf b;
+		sm_buf_init(&b, known, sizeof(known));
+		list_options(&b, false);
+		quote_str(meter_name(m), qn, sizeof(qn));
+		quote_str(option, q, sizeof(q));
+		set_err(err, errlen, "meter %s: unknown option %s (known: %s)", qn, q, known);
+		return SM_E_CONFIG;
+	}
+	struct optctx x = {m, NULL, opt, err, errlen};
+	return apply(m, opt, vals, nvals, &x);
+}
+
+enum sm_err sm_meter_set_flag(struct sm_meter_cfg *m, const char *flag, const char *value,
+			      char *err, size_t errlen)
+{
+	if (m == NULL || flag == NULL) {
+		set_err(err, errlen, "internal: sm_meter_set_flag without a meter or flag");
+		return SM_E_CONFIG;
+	}
+	if (strncmp(flag, "--", 2) == 0)
+		flag += 2;
+	const struct sm_option_desc *opt = sm_option_find_flag(flag);
+	if (opt == NULL) {
+		char q[96], known[400];
+		struct sm_buf b;
+		sm_buf_init(&b, known, sizeof(known));
+		list_options(&b, true);
+		esc_str(flag, q, sizeof(q), false);
+		set_err(err, errlen, "--%s: unknown option (known: %s)", q, known);
+		return SM_E_CONFIG;
+	}
+	struct optctx x = {m, flag, opt, err, errlen};
+	if (value == NULL && opt->type != SM_OPT_BOOL) {
+		opt_err(&x, "expected a value (%s), got none", opt->arg);
+		return SM_E_CONFIG;
+	}
+	struct sm_cfg_value v;
+	memset(&v, 0, sizeof(v));
+	switch (opt->type) {
+	case SM_OPT_STRING:
+		v.type = SM_CV_STRING;
+		v.s = (char *)(uintptr_t)value;
+		return apply(m, opt, &v, 1, &x);
+	case SM_OPT_NUMBER:
+		if (!sm_cfg_parse_number(value, strlen(value), &v.num)) {
+			char q[96];
+			quote_str(value, q, sizeof(q));
+			opt_err(&x, "expected a number, got %s", q);
+			return SM_E_CONFIG;
+		}
+		v.type = SM_CV_NUMBER;
+		return apply(m, opt, &v, 1, &x);
+	case SM_OPT_BOOL:
+		v.type = SM_CV_BOOL;
+		if (value == NULL) {
+			v.b = true;
+		} else if (!bool_word(value, true, &v.b)) {
+			char q[96];
+			quote_str(value, q, sizeof(q));
+			opt_err(&x, "expected true, false, yes, no, 1 or 0, got %s", q);
+			return SM_E_CONFIG;
+		}
+		return apply(m, opt, &v, 1, &x);
+	case SM_OPT_LIST: {
+		/* Comma-separated entries; copy so the pieces can be terminated. */
+		char *copy = xstrdup(value);
+		if (copy == NULL)
+			return out_of_memory(&x);
+		struct sm_cfg_value vals[SM_MAX_SELECT];
+		size_t nv = 0;
+		enum sm_err rc = SM_OK;
+		char *p = copy;
+		for (;;) {
+			char *comma = strchr(p, ',');
+			if (comma != NULL)
+				*comma = '\0';
+			if (nv == SM_MAX_SELECT) {
+				opt_err(&x, "expected at most %d entries in all, got more", SM_MAX_SELECT);
+				rc = SM_E_CONFIG;
+				break;
+			}
+			memset(&vals[nv], 0, sizeof(vals[nv]));
+			vals[nv].type = SM_CV_STRING;
+			vals[nv].s = p;
+			nv++;
+			if (comma == NULL)
+				break;
+			p = comma + 1;
+		}
+		if (rc == SM_OK)
+			rc = apply(m, opt, vals, nv, &x);
+		free(copy);
+		return rc;
+	}
+	}
+	opt_err(&x, "internal: unknown option type");
+	return SM_E_CONFIG;
+}
+
+/* ---- config, meters ---- */
+
+void sm_config_init(struct sm_config *c)
+{
+	c->nmeters = 0;
+	c->meters = NULL;
+}
+
+static void meter_free(struct sm_meter_cfg *m)
+{
+	free(m->name);
+	free(m->device);
+	for (size_t i = 0; i < m->nselect; i++)
+		free(m->select[i]);
+	memset(m, 0, sizeof(*m));
+}
+
+void sm_config_free(struct sm_config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nmeters; i++)
+		meter_free(&c->meters[i]);
+	free(c->meters);
+	sm_config_init(c);
+}
+
+static bool valid_meter_name(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		char ch = s[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-'))
+			return false;
+		if (n >= 63)
+			return false;
+	}
+	return n >= 1;
+}
+
+enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
+				struct sm_meter_cfg **out, char *err, size_t errlen)
+{
+	char q[96];
+	if (c == NULL || name == NULL) {
+		set_err(err, errlen, "internal: sm_config_add_meter without a config or name");
+		return SM_E_CONFIG;
+	}
+	quote_str(name, q, sizeof(q));
+	if (!valid_meter_name(name)) {
+		set_err(err, errlen,
+			"meter name: expected 1 to 63 characters of A-Z a-z 0-9 _ . -, got %s", q);
+		return SM_E_CONFIG;
+	}
+	for (size_t i = 0; i < c->nmeters; i++) {
+		if (strcmp(c->meters[i].name, name) == 0) {
+			set_err(err, errlen, "meter %s: defined more than once (meter names must be unique)",
+				q);
+			return SM_E_CONFIG;
+		}
+	}
+	char *dup = xstrdup(name);
+	if (dup == NULL) {
+		set_err(err, errlen, "meter %s: out of memory", q);
+		return SM_E_NOMEM;
+	}
+	struct sm_meter_cfg *arr = realloc(c->meters, (c->nmeters + 1) * sizeof(*arr));
+	if (arr == NULL) {
+		free(dup);
+		set_err(err, errlen, "meter %s: out of memory", q);
+		return SM_E_NOMEM;
+	}
+	c->meters = arr;
+	struct sm_meter_cfg *m = &arr[c->nmeters++];
+	memset(m, 0, sizeof(*m));
+	m->name = dup;
+	if (out != NULL)
+		*out = m;
+	return SM_OK;
+}
+
+static void describe_node(const struct sm_cfg_node *n, char *out, size_t cap)
+{
+	char k[96];
+	esc_str(n->key != NULL ? n->key : "", k, sizeof(k), false);
+	if (n->block || n->nchildren > 0)
+		snprintf(out, cap, "block <%s>", k);
+	else
+		snprintf(out, cap, "option \"%s\"", k);
+	if (n->line > 0) {
+		size_t l = strlen(out);
+		snprintf(out + l, cap - l, " (line %d)", n->line);
+	}
+}
+
+enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *block,
+				char *err, size_t errlen)
+{
+	if (c == NULL || block == NULL) {
+		set_err(err, errlen, "internal: sm_config_from_tree without a config or tree");
+		return SM_E_CONFIG;
+	}
+	for (size_t i = 0; i < block->nchildren; i++) {
+		const struct sm_cfg_node *n = &block->children[i];
+		char d[160];
+		bool is_block = n->block || n->nchildren > 0;
+		if (!is_block || n->key == NULL || strcasecmp(n->key, "Meter") != 0) {
+			describe_node(n, d, sizeof(d));
+			set_err(err, errlen, "unknown %s: expected <Meter \"name\"> blocks here", d);
+			return SM_E_CONFIG;
+		}
+		if (n->nvalues != 1 || n->values[0].type != SM_CV_STRING || n->values[0].s == NULL) {
+			char got[96];
+			if (n->nvalues == 1)
+				describe_value(&n->values[0], got, sizeof(got));
+			else
+				snprintf(got, sizeof(got), "%zu values", n->nvalues);
+			if (n->line > 0)
+				set_err(err, errlen,
+					"<Meter> (line %d): expected one string argument (the meter name), got %s",
+					n->line, got);
+			else
+				set_err(err, errlen,
+					"<Meter>: expected one string argument (the meter name), got %s",
+					got);
+			return SM_E_CONFIG;
+		}
+		struct sm_meter_cfg *m;
+		enum sm_err rc = sm_config_add_meter(c, n->values[0].s, &m, err, errlen);
+		if (rc != SM_OK)
+			return rc;
+		for (size_t j = 0; j < n->nchildren; j++) {
+			const struct sm_cfg_node *o = &n->children[j];
+			if (o->block || o->nchildren > 0 || o->key == NULL) {
+				char q[96];
+				describe_node(o, d, sizeof(d));
+				quote_str(m->name, q, sizeof(q));
+				set_err(err, errlen, "meter %s: unknown %s", q, d);
+				return SM_E_CONFIG;
+			}
+			rc = sm_meter_set(m, o->key, o->values, o->nvalues, err, errlen);
+			if (rc != SM_OK)
+				return rc;
+		}
+	}
+	return SM_OK;
+}
+
+/* ---- validation ---- */
+
+static char parity_char(enum sm_parity p)
+{
+	switch (p) {
+	case SM_PARITY_NONE:
+		return 'N';
+	case SM_PARITY_EVEN:
+		return 'E';
+	case SM_PARITY_ODD:
+		return 'O';
+	}
+	return '?';
+}
+
+void sm_line_format(const struct sm_line *l, char *out, size_t cap)
+{
+	if (out == NULL || cap == 0)
+		return;
+	snprintf(out, cap, "%d %d%c%d", l->baud, l->databits, parity_char(l->parity), l->stopbits);
+}
+
+static const char *parity_name(enum sm_parity p)
+{
+	switch (p) {
+	case SM_PARITY_NONE:
+		return "none";
+	case SM_PARITY_EVEN:
+		return "even";
+	case SM_PARITY_ODD:
+		return "odd";
+	}
+	return "?";
+}
+
+/* First line setting in which a and b differ; false if none. */
+static bool line_differs(const struct sm_line *a, const struct sm_line *b, const char **what,
+			 char *av, char *bv, size_t cap)
+{
+	if (a->baud != b->baud) {
+		*what = "Baudrate";
+		snprintf(av, cap, "%d", a->baud);
+		snprintf(bv, cap, "%d", b->baud);
+	} else if (a->databits != b->databits) {
+		*what = "DataBits";
+		snprintf(av, cap, "%d", a->databits);
+		snprintf(bv, cap, "%d", b->databits);
+	} else if (a->parity != b->parity) {
+		*what = "Parity";
+		snprintf(av, cap, "%s", parity_name(a->parity));
+		snprintf(bv, cap, "%s", parity_name(b->parity));
+	} else if (a->stopbits != b->stopbits) {
+		*what = "StopBits";
+		snprintf(av, cap, "%d", a->stopbits);
+		snprintf(bv, cap, "%d", b->stopbits);
+	} else {
+		return false;
+	}
+	return true;
+}
+
+enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
+{
+	if (c == NULL || c->nmeters == 0) {
+		set_err(err, errlen, "no meters configured (expected at least one <Meter \"name\"> block)");
+		return SM_E_CONFIG;
+	}
+	for (size_t i = 0; i < c->nmeters; i++) {
+		struct sm_meter_cfg *m = &c->meters[i];
+		char q[96];
+		quote_str(meter_name(m), q, sizeof(q));
+		if (m->proto == NULL) {
+			set_err(err, errlen, "meter %s: Protocol: missing (expected one of %s)", q,
+				sm_proto_names());
+			return SM_E_CONFIG;
+		}
+		if (m->device == NULL) {
+			set_err(err, errlen, "meter %s: Device: missing (expected %s)", q, DEVICE_WHAT);
+			return SM_E_CONFIG;
+		}
+		const struct sm_line *d = &m->proto->line;
+		if (!(m->line_set & SM_LINE_BAUD))
+			m->line.baud = d->baud;
+		if (!(m->line_set & SM_LINE_DATABITS))
+			m->line.databits = d->databits;
+		if (!(m->line_set & SM_LINE_PARITY))
+			m->line.parity = d->parity;
+		if (!(m->line_set & SM_LINE_STOPBITS))
+			m->line.stopbits = d->stopbits;
+		if (!(m->opt_set & (1ull << OPT_TIMEOUT)))
+			m->timeout_s = SM_DEFAULT_TIMEOUT_S;
+	}
+	for (size_t i = 0; i < c->nmeters; i++) {
+		for (size_t j = i + 1; j < c->nmeters; j++) {
+			const struct sm_meter_cfg *a = &c->meters[i], *b = &c->meters[j];
+			if (strcmp(a->device, b->device) != 0)
+				continue;
+			const char *what;
+			char av[32], bv[32], qa[96], qb[96], qd[96];
+			if (!line_differs(&a->line, &b->line, &what, av, bv, sizeof(av)))
+				continue;
+			quote_str(a->name, qa, sizeof(qa));
+			quote_str(b->name, qb, sizeof(qb));
+			quote_str(a->device, qd, sizeof(qd));
+			set_err(err, errlen,
+				"meters %s and %s share Device %s but disagree on %s (%s vs %s): "
+				"meters on one device must use the same line settings",
+				qa, qb, qd, what, av, bv);
+			return SM_E_CONFIG;
+		}
+	}
+	return SM_OK;
+}
+
+/* ---- ports ---- */
+
+void sm_ports_free(struct sm_port *ports, size_t nports)
+{
+	if (ports == NULL)
+		return;
+	for (size_t i = 0; i < nports; i++)
+		free(ports[i].meters);
+	free(ports);
+}
+
+enum sm_err sm_config_ports(const struct sm_config *c, struct sm_port **ports, size_t *nports)
+{
+	*ports = NULL;
+	*nports = 0;
+	if (c == NULL || c->nmeters == 0)
+		return SM_OK;
+	struct sm_port *p = calloc(c->nmeters, sizeof(*p));
+	if (p == NULL)
+		return SM_E_NOMEM;
+	size_t np = 0;
+	for (size_t i = 0; i < c->nmeters; i++) {
+		const struct sm_meter_cfg *m = &c->meters[i];
+		size_t k = 0;
+		while (k < np && strcmp(p[k].device, m->device) != 0)
+			k++;
+		if (k == np) {
+			/* First meter of a new port: size its array for every
+			 * later meter on the same device. */
+			size_t cnt = 0;
+			for (size_t j = i; j < c->nmeters; j++)
+				if (strcmp(c->meters[j].device, m->device) == 0)
+					cnt++;
+			p[k].meters = calloc(cnt, sizeof(*p[k].meters));
+			if (p[k].meters == NULL) {
+				sm_ports_free(p, np);
+				return SM_E_NOMEM;
+			}
+			p[k].device = m->device;
+			p[k].line = m->line;
+			np++;
+		}
+		p[k].meters[p[k].nmeters++] = m;
+	}
+	*ports = p;
+	*nports = np;
+	return SM_OK;
+}
+
+/* ---- Select ---- */
+
+bool sm_meter_selects(const struct sm_meter_cfg *m, const struct sm_obis *o, const char *name)
+{
+	if (m == NULL || m->nselect == 0)
+		return true;
+	for (size_t i = 0; i < m->nselect; i++) {
+		if (m->select_is_obis[i]) {
+			if (o != NULL && sm_obis_eq(o, &m->select_obis[i]))
+				return true;
+		} else if (name != NULL && strcmp(name, m->select[i]) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
