@@ -14,13 +14,14 @@
 
 static void read_help(FILE *f)
 {
-	fputs("Usage: smartmeter read [-c FILE] [--format json|influx|text] [--trigger none|stdin]\n"
+	fputs("Usage: smartmeter read [-c FILE] [--check] [--format json|influx|text] [--trigger none|stdin]\n"
 	      "       smartmeter read -p PROTOCOL -d DEVICE [--name NAME] [meter options]\n"
 	      "Run meters and print their readings on stdout, one record per line, until\n"
 	      "SIGTERM or SIGINT (or stdin closes, with --trigger stdin).\n\n"
 	      "  -c, --config FILE       meters from FILE: a whole collectd.conf (its\n"
 	      "                          <Plugin smartmeter> block) or bare <Meter> blocks\n"
 	      "      --format FORMAT     json (default), influx or text\n"
+	      "      --check             parse and validate the configuration, print the meters, exit\n"
 	      "      --trigger MODE      none (default): print every frame (spaced by Interval);\n"
 	      "                          stdin: print the latest values once per line on stdin\n"
 	      "  -p, --protocol NAME     flag form: the protocol of the one meter\n"
@@ -95,6 +96,7 @@ int sm_cmd_read(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "trigger", required_argument, NULL, 't' },
 		{ "name", required_argument, NULL, 'n' },
+		{ "check", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	struct sm_cli_opts o;
@@ -102,7 +104,7 @@ int sm_cmd_read(int argc, char **argv)
 	struct sm_meter_cfg *m = NULL;
 	enum sm_format format = SM_FORMAT_JSON;
 	const char *config_path = NULL, *name = "meter";
-	bool trigger = false, flags_used = false;
+	bool trigger = false, flags_used = false, check_only = false;
 	int status = SM_EXIT_USAGE, c, sfd = -1;
 	char err[1024];
 	struct run run = { 0 };
@@ -138,6 +140,9 @@ int sm_cmd_read(int argc, char **argv)
 			}
 			break;
 		case 'n':
+			break;
+		case 'k':
+			check_only = true;
 			break;
 		case 'h':
 			read_help(stdout);
@@ -180,6 +185,18 @@ int sm_cmd_read(int argc, char **argv)
 	status = SM_EXIT_NONE;
 	if (sm_config_ports(&cfg, &run.ports, &run.nports) != SM_OK) {
 		sm_cli_log(SM_LOG_ERROR, "out of memory");
+		goto out;
+	}
+	if (check_only) {
+		for (size_t i = 0; i < run.nports; i++) {
+			char line[64];
+			sm_line_format(&run.ports[i].line, line, sizeof line);
+			for (size_t k = 0; k < run.ports[i].nmeters; k++)
+				printf("meter \"%s\": protocol %s on %s (%s)\n", run.ports[i].meters[k]->name,
+				       run.ports[i].meters[k]->proto->name, run.ports[i].device, line);
+		}
+		printf("configuration OK: %zu meter(s) on %zu port(s)\n", cfg.nmeters, run.nports);
+		status = SM_EXIT_OK;
 		goto out;
 	}
 
