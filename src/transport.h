@@ -13,6 +13,7 @@
 #ifndef SM_TRANSPORT_H
 #define SM_TRANSPORT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "err.h"
@@ -35,6 +36,15 @@ enum sm_transport_kind sm_transport_kind_of(const char *device);
  */
 enum sm_err sm_transport_open(const char *device, const struct sm_line *line,
 			      struct sm_transport **out, char *err, size_t errlen);
+/*
+ * The same, but a TCP connect gives up within 100 ms once *cancel is true
+ * (SM_E_OPEN, err "cancelled"), so a stopping reader is not held for
+ * SM_TRANSPORT_CONNECT_MS.  cancel may be NULL.  (Name resolution through
+ * getaddrinfo is not cancellable; numeric addresses never block.)
+ */
+enum sm_err sm_transport_open_cancel(const char *device, const struct sm_line *line,
+				     const atomic_bool *cancel, struct sm_transport **out,
+				     char *err, size_t errlen);
 
 /*
  * Read what is available, waiting at most timeout_ms for the first byte.
