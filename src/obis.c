@@ -55,6 +55,13 @@ static enum sm_err parse_group(const char *p, size_t n, size_t *i, struct sm_obi
 	return SM_OK;
 }
 
+/*
+ * Besides the forms of obis.h this accepts what real meters and the DSMR
+ * specification examples send: C.D*F ("6.26*01", Siemens UH50), a lone
+ * letter address ("F(0)", an error register), a '.' before F
+ * ("1-0:31.7.0.255", DSMR 4.2.2) and a ':' between C and D ("1-0:72:32.0",
+ * DSMR 4.0).  Formatting always gives the canonical form.
+ */
 enum sm_err sm_obis_parse(const char *p, size_t n, size_t *used, struct sm_obis *out)
 {
 	struct sm_obis o = { .v = { 0, 0, 0, 0, 0, 255 }, .present = 0, .letter = 0 };
@@ -67,8 +74,10 @@ enum sm_err sm_obis_parse(const char *p, size_t n, size_t *used, struct sm_obis 
 	struct sm_obis first = o;
 	if ((e = parse_group(p, n, &i, &first, SM_OBIS_A)) != SM_OK)
 		return e;
+	bool full = false;
 	if (i < n && p[i] == '-') {
 		o = first;
+		full = true;
 		i++;
 		if ((e = parse_group(p, n, &i, &o, SM_OBIS_B)) != SM_OK)
 			return e;
@@ -81,10 +90,18 @@ enum sm_err sm_obis_parse(const char *p, size_t n, size_t *used, struct sm_obis 
 		i = 0;
 		if ((e = parse_group(p, n, &i, &o, SM_OBIS_C)) != SM_OK)
 			return e;
+	} else if (first.letter != 0) {
+		/* a lone letter address: "F(0)" */
+		o.v[SM_OBIS_C] = first.v[SM_OBIS_A];
+		o.present = (uint8_t)SM_OBIS_BIT(SM_OBIS_C);
+		o.letter = (uint8_t)SM_OBIS_BIT(SM_OBIS_C);
+		*out = o;
+		*used = i;
+		return SM_OK;
 	} else {
 		return SM_E_SYNTAX;
 	}
-	if (i >= n || p[i] != '.')
+	if (i >= n || (p[i] != '.' && !(full && p[i] == ':')))
 		return SM_E_SYNTAX;
 	i++;
 	if ((e = parse_group(p, n, &i, &o, SM_OBIS_D)) != SM_OK)
@@ -93,11 +110,15 @@ enum sm_err sm_obis_parse(const char *p, size_t n, size_t *used, struct sm_obis 
 		i++;
 		if ((e = parse_group(p, n, &i, &o, SM_OBIS_E)) != SM_OK)
 			return e;
-		if (i < n && p[i] == '*') {
+		if (i < n && (p[i] == '*' || p[i] == '.')) {
 			i++;
 			if ((e = parse_group(p, n, &i, &o, SM_OBIS_F)) != SM_OK)
 				return e;
 		}
+	} else if (i < n && p[i] == '*') {
+		i++;
+		if ((e = parse_group(p, n, &i, &o, SM_OBIS_F)) != SM_OK)
+			return e;
 	}
 	*out = o;
 	*used = i;
@@ -153,8 +174,10 @@ void sm_obis_format(const struct sm_obis *o, char *out, size_t cap)
 		(void)sm_buf_addc(&b, ':');
 	}
 	add_group(&b, o, SM_OBIS_C);
-	(void)sm_buf_addc(&b, '.');
-	add_group(&b, o, SM_OBIS_D);
+	if (has(o, SM_OBIS_D)) {
+		(void)sm_buf_addc(&b, '.');
+		add_group(&b, o, SM_OBIS_D);
+	}
 	if (has(o, SM_OBIS_E)) {
 		(void)sm_buf_addc(&b, '.');
 		add_group(&b, o, SM_OBIS_E);
@@ -221,46 +244,75 @@ static const struct unit_row unit_rows[] = {
 	{ "C", SM_UNIT_CELSIUS, 0, false },
 };
 
-static const struct unit_row *unit_lookup(const char *p, size_t n)
+static char ascii_lower(char ch)
+{
+	return ch >= 'A' && ch <= 'Z' ? (char)(ch - 'A' + 'a') : ch;
+}
+
+static bool same_text(const char *a, const char *b, size_t n, bool fold)
+{
+	for (size_t i = 0; i < n; i++) {
+		char x = a[i], y = b[i];
+		if (fold) {
+			x = ascii_lower(x);
+			y = ascii_lower(y);
+		}
+		if (x != y)
+			return false;
+	}
+	return true;
+}
+
+static const struct unit_row *unit_lookup(const char *p, size_t n, bool fold)
 {
 	for (size_t i = 0; i < sizeof unit_rows / sizeof unit_rows[0]; i++) {
 		const struct unit_row *r = &unit_rows[i];
-		if (strlen(r->text) == n && memcmp(r->text, p, n) == 0)
+		if (strlen(r->text) == n && same_text(r->text, p, n, fold))
 			return r;
 	}
 	return NULL;
 }
 
+static bool unit_match(const char *p, size_t n, bool fold, enum sm_unit *unit, int8_t *exp10)
+{
+	const struct unit_row *r = unit_lookup(p, n, fold);
+	if (r != NULL) {
+		*unit = r->unit;
+		*exp10 = r->exp10;
+		return true;
+	}
+	if (n < 2)
+		return false;
+	int8_t e = 0;
+	switch (p[0]) {
+	case 'k': case 'K': e = 3; break;
+	case 'M': e = 6; break;
+	case 'm': e = -3; break;
+	default: return false;
+	}
+	r = unit_lookup(p + 1, n - 1, fold);
+	/* milli only for the small units: mA, mV */
+	if (r == NULL || !r->prefixable ||
+	    (e < 0 && r->unit != SM_UNIT_A && r->unit != SM_UNIT_V))
+		return false;
+	*unit = r->unit;
+	*exp10 = (int8_t)(r->exp10 + e);
+	return true;
+}
+
+/* Exact spelling first; then, because some meters send "kwh" or "v", the
+ * same table ignoring ASCII case (the prefix letter keeps its meaning:
+ * 'm' milli, 'M' mega). */
 enum sm_err sm_unit_parse(const char *p, size_t n, enum sm_unit *unit, int8_t *exp10)
 {
 	*unit = SM_UNIT_NONE;
 	*exp10 = 0;
 	if (p == NULL || n == 0)
 		return SM_OK;
-	const struct unit_row *r = unit_lookup(p, n);
-	if (r != NULL) {
-		*unit = r->unit;
-		*exp10 = r->exp10;
+	if (unit_match(p, n, false, unit, exp10) || unit_match(p, n, true, unit, exp10))
 		return SM_OK;
-	}
-	if (n >= 2) {
-		int8_t e = 0;
-		switch (p[0]) {
-		case 'k': case 'K': e = 3; break;
-		case 'M': e = 6; break;
-		case 'm': e = -3; break;
-		default: break;
-		}
-		r = e != 0 ? unit_lookup(p + 1, n - 1) : NULL;
-		/* milli only for the small units: mA, mV */
-		if (r != NULL && r->prefixable &&
-		    (e > 0 || r->unit == SM_UNIT_A || r->unit == SM_UNIT_V)) {
-			*unit = r->unit;
-			*exp10 = (int8_t)(r->exp10 + e);
-			return SM_OK;
-		}
-	}
 	*unit = SM_UNIT_OTHER;
+	*exp10 = 0;
 	return SM_OK;
 }
 

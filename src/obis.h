@@ -35,6 +35,9 @@ struct sm_obis sm_obis_make5(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint8_t
  * Parse an OBIS code at the start of p[0..n).  Accepted forms:
  *   A-B:C.D.E*F  A-B:C.D.E  A-B:C.D  C.D.E*F  C.D.E  C.D   (also '&' for '*'
  *   is NOT accepted).  Groups are decimal 0..255 or one ASCII letter A-Z.
+ *   Also accepted, as real meters send them: C.D*F ("6.26*01"), a lone
+ *   letter address "F" (only C present), '.' before F ("1-0:31.7.0.255")
+ *   and ':' between C and D after A-B: ("1-0:72:32.0").
  * On success returns SM_OK and sets *used to the number of bytes consumed
  * (parsing stops at the first byte that cannot continue the code, typically
  * '(').  SM_E_SYNTAX if no code starts at p; SM_E_RANGE if a group > 255.
@@ -68,7 +71,10 @@ const char *sm_unit_str(enum sm_unit u);
  * "kVAh", "kvar", "kVA" likewise; "V","A","Hz","s","m3" 0; "mA" -> A, -3;
  * "l" -> M3, -3; "dm3" -> M3, -3; "*C","°C","C" -> CELSIUS (only where the
  * caller means temperature: "C" is accepted); matching is case-insensitive
- * for the prefix k/K, M and exact for the rest; "" or n==0 -> NONE, 0.
+ * for the prefix k/K, M and exact for the rest; when nothing matches exactly,
+ * the same table is tried ignoring ASCII case ("kwh", "v": some meters send
+ * lower case; the prefix keeps its meaning, 'm' milli only for mA/mV);
+ * "" or n==0 -> NONE, 0.
  * Unknown text -> OTHER, 0 (returns SM_OK: the caller keeps the text).
  */
 enum sm_err sm_unit_parse(const char *p, size_t n, enum sm_unit *unit, int8_t *exp10);
