@@ -254,13 +254,17 @@ static const double pow10_exact[] = {
 
 static double scale10(double v, int e)
 {
-	while (e > 22 && isfinite(v) && v != 0.0) {
+	while (e > 22) {
 		v *= 1e22;
 		e -= 22;
+		if (!isfinite(v))
+			return v;
 	}
-	while (e < -22 && v != 0.0) {
+	while (e < -22) {
 		v /= 1e22;
 		e += 22;
+		if (v == 0.0)
+			return v;
 	}
 	if (e >= 0)
 		return v * pow10_exact[e];

@@ -1,24 +1,1324 @@
-/* test_config.c - unit tests of the configuration module (config.h). */
+/* test_config.c - unit tests of the configuration module (config.h): the
+ * collectd.conf parser, the option table and setters, the validator, ports,
+ * Select matching and command line flags. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
+
 #include "config.h"
 
-static void test_placeholder(void **state)
+#define BAUD_LIST "300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600"
+
+/* ---- helpers ---- */
+
+/* An exactly-sized heap copy (no NUL), so ASan catches any overread. */
+static char *dup_exact(const char *s, size_t n)
+{
+	char *b = malloc(n ? n : 1);
+	assert_non_null(b);
+	if (n)
+		memcpy(b, s, n);
+	return b;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+	if (strstr(hay, needle) == NULL)
+		fail_msg("\"%s\" does not contain \"%s\"", hay, needle);
+}
+
+static enum sm_err parse_n(const char *text, size_t n, const char *file, struct sm_cfg_node *root,
+			   char *err, size_t errlen)
+{
+	char *b = dup_exact(text, n);
+	enum sm_err rc = sm_cfg_parse(b, n, file, root, err, errlen);
+	free(b);
+	return rc;
+}
+
+static void parse_ok(const char *text, struct sm_cfg_node *root)
+{
+	char err[256] = "";
+	enum sm_err rc = parse_n(text, strlen(text), "t.conf", root, err, sizeof(err));
+	if (rc != SM_OK)
+		fail_msg("parse failed: %s", err);
+}
+
+/* Parse text that must fail with exactly msg (file "x.conf"). */
+static void parse_fails(const char *text, const char *msg)
+{
+	char err[256] = "";
+	struct sm_cfg_node root;
+	memset(&root, 0xa5, sizeof(root));
+	enum sm_err rc = parse_n(text, strlen(text), "x.conf", &root, err, sizeof(err));
+	if (rc != SM_E_CONFIG)
+		fail_msg("expected a syntax error \"%s\" for <<%s>>, got rc %d", msg, text, rc);
+	assert_string_equal(err, msg);
+	/* left empty: nothing to free */
+	assert_null(root.children);
+	assert_null(root.values);
+	assert_null(root.key);
+	sm_cfg_node_free(&root);
+}
+
+static const struct sm_cfg_node *child(const struct sm_cfg_node *n, size_t i)
+{
+	assert_true(i < n->nchildren);
+	return &n->children[i];
+}
+
+static void assert_str_value(const struct sm_cfg_node *n, size_t i, const char *s)
+{
+	assert_true(i < n->nvalues);
+	assert_int_equal(n->values[i].type, SM_CV_STRING);
+	assert_string_equal(n->values[i].s, s);
+}
+
+static void assert_num_value(const struct sm_cfg_node *n, size_t i, double d)
+{
+	assert_true(i < n->nvalues);
+	assert_int_equal(n->values[i].type, SM_CV_NUMBER);
+	if (n->values[i].num != d)
+		fail_msg("value %zu of %s: %.17g != %.17g", i, n->key, n->values[i].num, d);
+}
+
+static void assert_bool_value(const struct sm_cfg_node *n, size_t i, bool b)
+{
+	assert_true(i < n->nvalues);
+	assert_int_equal(n->values[i].type, SM_CV_BOOL);
+	assert_int_equal(n->values[i].b, b);
+}
+
+static struct sm_cfg_value vstr(const char *s)
+{
+	struct sm_cfg_value v = {SM_CV_STRING, (char *)(uintptr_t)s, 0, false};
+	return v;
+}
+
+static struct sm_cfg_value vnum(double d)
+{
+	struct sm_cfg_value v = {SM_CV_NUMBER, NULL, d, false};
+	return v;
+}
+
+static struct sm_cfg_value vbool(bool b)
+{
+	struct sm_cfg_value v = {SM_CV_BOOL, NULL, 0, b};
+	return v;
+}
+
+/* A config with one empty meter "home". */
+struct fx {
+	struct sm_config c;
+	struct sm_meter_cfg *m;
+	char err[512];
+};
+
+static int fx_setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -1;
+	sm_config_init(&f->c);
+	if (sm_config_add_meter(&f->c, "home", &f->m, f->err, sizeof(f->err)) != SM_OK)
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	sm_config_free(&f->c);
+	free(f);
+	return 0;
+}
+
+static enum sm_err set1(struct fx *f, const char *opt, struct sm_cfg_value v)
+{
+	f->err[0] = '\0';
+	return sm_meter_set(f->m, opt, &v, 1, f->err, sizeof(f->err));
+}
+
+static void set_fails(struct fx *f, const char *opt, struct sm_cfg_value v, const char *msg)
+{
+	struct sm_meter_cfg before = *f->m;
+	enum sm_err rc = set1(f, opt, v);
+	if (rc != SM_E_CONFIG)
+		fail_msg("%s: expected an error \"%s\", got rc %d", opt, msg, rc);
+	assert_string_equal(f->err, msg);
+	/* the meter is unchanged */
+	assert_memory_equal(&before, f->m, sizeof(before));
+}
+
+/* Parse text, pick the smartmeter block, build and validate a config. */
+static enum sm_err load(const char *text, struct sm_config *c, char *err, size_t errlen)
+{
+	struct sm_cfg_node root;
+	enum sm_err rc = parse_n(text, strlen(text), "t.conf", &root, err, errlen);
+	if (rc != SM_OK)
+		return rc;
+	sm_config_init(c);
+	rc = sm_config_from_tree(c, sm_cfg_find_smartmeter(&root), err, errlen);
+	if (rc == SM_OK)
+		rc = sm_config_validate(c, err, errlen);
+	sm_cfg_node_free(&root);
+	return rc;
+}
+
+static void load_fails(const char *text, const char *msg)
+{
+	struct sm_config c;
+	char err[512] = "";
+	enum sm_err rc = load(text, &c, err, sizeof(err));
+	if (rc != SM_E_CONFIG)
+		fail_msg("expected an error \"%s\", got rc %d", msg, rc);
+	assert_string_equal(err, msg);
+	sm_config_free(&c);
+}
+
+/* ---- parser ---- */
+
+static const char full_conf[] =
+	"# collectd.conf as Debian ships it, shortened\n"
+	"Hostname    \"probehost\"\n"
+	"FQDNLookup  false\n"
+	"BaseDir     \"/var/lib/collectd\"\n"
+	"TypesDB     \"/usr/share/collectd/types.db\"\n"
+	"Interval    10\n"
+	"ReadThreads 5\n"
+	"\n"
+	"LoadPlugin syslog\n"
+	"<LoadPlugin logfile>\n"
+	"  Interval 3\n"
+	"</LoadPlugin>\n"
+	"<Plugin logfile>\n"
+	"\tLogLevel info\n"
+	"\tFile STDOUT\n"
+	"\tTimestamp true\n"
+	"</Plugin>\n"
+	"LoadPlugin network\n"
+	"<Plugin network>\n"
+	"  Server \"127.0.0.1\" \"25826\"\n"
+	"  Listen 192.168.0.1:25826\n"
+	"  <Server \"10.0.0.1\">\n"
+	"    SecurityLevel Encrypt\n"
+	"    Username \"user\"\n"
+	"  </Server>\n"
+	"</Plugin>\n"
+	"<Chain \"PreCache\">\n"
+	"  <Rule \"ignore_cpu\">\n"
+	"    <Match \"regex\">\n"
+	"      Plugin \"^cpu$\"\n"
+	"    </Match>\n"
+	"    Target \"stop\"\n"
+	"  </Rule>\n"
+	"</Chain>\n"
+	"LoadPlugin smartmeter\n"
+	"<Plugin smartmeter>\n"
+	"  <Meter \"home\">\n"
+	"    Protocol \"dsmr\"\n"
+	"    Device \"/dev/ttyUSB0\"\n"
+	"    Interval 10   # at most one dispatch per 10 s\n"
+	"    Select \"energy_import\" \"1-0:2.8.0\"\n"
+	"  </Meter>\n"
+	"</Plugin>\n"
+	"Include \"/etc/collectd/collectd.conf.d\"\n"
+	"<Include \"/etc/collectd/collectd.conf.d\">\n"
+	"  Filter \"*.conf\"\n"
+	"</Include>\n";
+
+static void test_parse_full_collectd_conf(void **state)
+{
+	(void)state;
+	struct sm_cfg_node root;
+	parse_ok(full_conf, &root);
+	assert_null(root.key);
+	assert_int_equal(root.nchildren, 16);
+	const struct sm_cfg_node *n = child(&root, 0);
+	assert_string_equal(n->key, "Hostname");
+	assert_str_value(n, 0, "probehost");
+	assert_int_equal(n->line, 2);
+	assert_false(n->block);
+	assert_bool_value(child(&root, 1), 0, false);
+	assert_num_value(child(&root, 4), 0, 10);
+	n = child(&root, 6);
+	assert_string_equal(n->key, "LoadPlugin");
+	assert_str_value(n, 0, "syslog");
+	n = child(&root, 7);
+	assert_string_equal(n->key, "LoadPlugin");
+	assert_true(n->block);
+	assert_int_equal(n->line, 10);
+	assert_str_value(n, 0, "logfile");
+	assert_int_equal(n->nchildren, 1);
+	assert_num_value(child(n, 0), 0, 3);
+	n = child(&root, 10);
+	assert_string_equal(n->key, "Plugin");
+	assert_str_value(n, 0, "network");
+	assert_int_equal(n->nchildren, 3);
+	assert_int_equal(child(n, 0)->nvalues, 2);
+	assert_str_value(child(n, 1), 0, "192.168.0.1:25826");
+	assert_true(child(n, 2)->block);
+	assert_str_value(child(child(n, 2), 0), 0, "Encrypt");
+	n = child(&root, 11); /* Chain -> Rule -> Match -> Plugin */
+	assert_string_equal(child(child(child(n, 0), 0), 0)->key, "Plugin");
+	assert_str_value(child(child(child(n, 0), 0), 0), 0, "^cpu$");
+	assert_int_equal(child(child(child(n, 0), 0), 0)->line, 30);
+	assert_string_equal(child(&root, 14)->key, "Include");
+	assert_false(child(&root, 14)->block);
+	assert_true(child(&root, 15)->block);
+	assert_str_value(child(child(&root, 15), 0), 0, "*.conf");
+
+	const struct sm_cfg_node *sm = sm_cfg_find_smartmeter(&root);
+	assert_ptr_equal(sm, child(&root, 13));
+	assert_int_equal(sm->line, 36);
+
+	struct sm_config c;
+	char err[256] = "";
+	sm_config_init(&c);
+	assert_int_equal(sm_config_from_tree(&c, sm, err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_config_validate(&c, err, sizeof(err)), SM_OK);
+	assert_int_equal(c.nmeters, 1);
+	const struct sm_meter_cfg *m = &c.meters[0];
+	assert_string_equal(m->name, "home");
+	assert_string_equal(m->proto->name, "dsmr");
+	assert_string_equal(m->device, "/dev/ttyUSB0");
+	assert_true(m->interval_s == 10.0);
+	assert_int_equal(m->nselect, 2);
+	assert_false(m->select_is_obis[0]);
+	assert_true(m->select_is_obis[1]);
+	assert_string_equal(m->select[1], "1-0:2.8.0");
+	sm_config_free(&c);
+	sm_cfg_node_free(&root);
+	assert_int_equal(root.nchildren, 0);
+	sm_cfg_node_free(&root); /* twice is harmless */
+	sm_cfg_node_free(NULL);
+}
+
+static void test_parse_bare_meters(void **state)
+{
+	(void)state;
+	static const char text[] = "<Meter \"a\">\n"
+				   "  Protocol \"dsmr\"\n"
+				   "  Device \"file:/tmp/a.bin\"\n"
+				   "</Meter>\n"
+				   "<meter b>\n" /* case-insensitive, unquoted name */
+				   "  protocol dsmr\n"
+				   "  DEVICE \"tcp://127.0.0.1:2000\"\n"
+				   "</METER>"; /* no final newline */
+	struct sm_cfg_node root;
+	parse_ok(text, &root);
+	assert_ptr_equal(sm_cfg_find_smartmeter(&root), &root);
+	struct sm_config c;
+	char err[256] = "";
+	sm_config_init(&c);
+	assert_int_equal(sm_config_from_tree(&c, &root, err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_config_validate(&c, err, sizeof(err)), SM_OK);
+	assert_int_equal(c.nmeters, 2);
+	assert_string_equal(c.meters[1].name, "b");
+	assert_string_equal(c.meters[1].device, "tcp://127.0.0.1:2000");
+	sm_config_free(&c);
+	sm_cfg_node_free(&root);
+	assert_null(sm_cfg_find_smartmeter(NULL));
+}
+
+static void test_parse_plugin_block_not_first(void **state)
+{
+	(void)state;
+	/* Another <Plugin> block and a <Plugin "smartmeter"> with a quoted name. */
+	struct sm_cfg_node root;
+	parse_ok("<Plugin csv>\n</Plugin>\n<Plugin \"SmartMeter\">\n<Meter \"x\">\n</Meter>\n</Plugin>\n",
+		 &root);
+	const struct sm_cfg_node *sm = sm_cfg_find_smartmeter(&root);
+	assert_ptr_equal(sm, child(&root, 1));
+	assert_int_equal(sm->nchildren, 1);
+	assert_true(child(&root, 0)->block);
+	assert_int_equal(child(&root, 0)->nchildren, 0);
+	sm_cfg_node_free(&root);
+}
+
+static void test_parse_comments(void **state)
+{
+	(void)state;
+	static const char text[] = "# a comment\n"
+				   "   # indented comment with \"quote and \\ backslash\n"
+				   "Key \"a#b\" # trailing comment \\\n"
+				   "<Block x> # after a tag\n"
+				   "# inside\n"
+				   "</Block> # after a closing tag\n"
+				   "Last 1#no blank before the comment\n"
+				   "# last line without newline";
+	struct sm_cfg_node root;
+	parse_ok(text, &root);
+	assert_int_equal(root.nchildren, 3);
+	assert_int_equal(child(&root, 0)->nvalues, 1);
+	assert_str_value(child(&root, 0), 0, "a#b");
+	assert_int_equal(child(&root, 0)->line, 3);
+	assert_true(child(&root, 1)->block);
+	assert_int_equal(child(&root, 1)->nchildren, 0);
+	assert_int_equal(child(&root, 2)->nvalues, 1);
+	assert_num_value(child(&root, 2), 0, 1);
+	assert_int_equal(child(&root, 2)->line, 7);
+	sm_cfg_node_free(&root);
+}
+
+static void test_parse_empty_inputs(void **state)
+{
+	(void)state;
+	struct sm_cfg_node root;
+	char err[64];
+	assert_int_equal(sm_cfg_parse(NULL, 0, NULL, &root, err, sizeof(err)), SM_OK);
+	assert_int_equal(root.nchildren, 0);
+	parse_ok("", &root);
+	assert_int_equal(root.nchildren, 0);
+	parse_ok("\n\n  \t\n# only comments\n\r\n", &root);
+	assert_int_equal(root.nchildren, 0);
+	parse_ok("Key", &root); /* option without values, no newline */
+	assert_int_equal(root.nchildren, 1);
+	assert_int_equal(child(&root, 0)->nvalues, 0);
+	sm_cfg_node_free(&root);
+}
+
+static void test_parse_quoting_escapes(void **state)
+{
+	(void)state;
+	static const char text[] = "A \"with \\\"quotes\\\"\"\n"
+				   "B \"back\\\\slash\" \"\" \"two words\"\n"
+				   "C \"\\q\\n\" \"#\" \"<Meter>\"\n"
+				   "D \"x\"\"y\"\n"
+				   "E word_1 \"quoted\"unquoted\n";
+	struct sm_cfg_node root;
+	parse_ok(text, &root);
+	assert_str_value(child(&root, 0), 0, "with \"quotes\"");
+	assert_int_equal(child(&root, 1)->nvalues, 3);
+	assert_str_value(child(&root, 1), 0, "back\\slash");
+	assert_str_value(child(&root, 1), 1, "");
+	assert_str_value(child(&root, 1), 2, "two words");
+	assert_str_value(child(&root, 2), 0, "qn"); /* collectd: backslash takes the next char */
+	assert_str_value(child(&root, 2), 1, "#");
+	assert_str_value(child(&root, 2), 2, "<Meter>");
+	assert_int_equal(child(&root, 3)->nvalues, 2);
+	assert_str_value(child(&root, 3), 0, "x");
+	assert_str_value(child(&root, 3), 1, "y");
+	assert_int_equal(child(&root, 4)->nvalues, 3);
+	assert_str_value(child(&root, 4), 0, "word_1");
+	assert_str_value(child(&root, 4), 2, "unquoted");
+	sm_cfg_node_free(&root);
+}
+
+static void test_parse_numbers(void **state)
+{
+	(void)state;
+	static const char text[] = "N 5 -5 +5 1.5 .5 -0.25 1e3 2.5E-3 0x10 0X1f -0x10 010 0 115200 "
+				   "0.1 123456789012345678901234 1e-400\n";
+	static const double want[] = {5,    -5,  5,    1.5, .5,   -0.25, 1e3, 2.5e-3, 16,
+				      31,   -16, 10,   0,   115200, 0.1, 123456789012345678901234.0, 0};
+	struct sm_cfg_node root;
+	parse_ok(text, &root);
+	const struct sm_cfg_node *n = child(&root, 0);
+	assert_int_equal(n->nvalues, sizeof(want) / sizeof(want[0]));
+	for (size_t i = 0; i < n->nvalues; i++) {
+		if (i == 15) { /* beyond 19 digits: close enough */
+			assert_int_equal(n->values[i].type, SM_CV_NUMBER);
+			assert_true(n->values[i].num > 1.2345678901234e23 &&
+				    n->values[i].num < 1.2345678901235e23);
+			continue;
+		}
+		assert_num_value(n, i, want[i]);
+	}
+	sm_cfg_node_free(&root);
+
+	/* Words that look a bit like numbers are strings, as in collectd. */
+	parse_ok("S 5abc 0x 1e 0x1G\n", &root);
+	n = child(&root, 0);
+	assert_str_value(n, 0, "5abc");
+	assert_str_value(n, 1, "0x");
+	assert_str_value(n, 2, "1e");
+	assert_str_value(n, 3, "0x1G");
+	sm_cfg_node_free(&root);
+}
+
+static void test_parse_number_function(void **state)
+{
+	(void)state;
+	double d = -1;
+	assert_true(sm_cfg_parse_number("9600", 4, &d));
+	assert_true(d == 9600);
+	assert_true(sm_cfg_parse_number("9600xyz", 4, &d)); /* only n bytes */
+	assert_true(d == 9600);
+	assert_true(sm_cfg_parse_number("0.000001", 8, &d));
+	assert_true(d == 0.000001);
+	assert_true(sm_cfg_parse_number("0xFFFFFFFFFFFFFFFF", 18, &d));
+	assert_true(d == 18446744073709551615.0);
+	static const char *const bad[] = {"", "+", "-", ".", "1.", "e5", "1e", "1e+", " 1", "1 ",
+					  "0x", "0x1g", "1.2.3", "--1", "1e999", "0x10000000000000000",
+					  "inf", "nan", "1,5"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char *b = dup_exact(bad[i], strlen(bad[i]));
+		if (sm_cfg_parse_number(b, strlen(bad[i]), &d))
+			fail_msg("\"%s\" parsed as %g", bad[i], d);
+		free(b);
+	}
+	assert_false(sm_cfg_parse_number(NULL, 0, &d));
+}
+
+static void test_parse_booleans(void **state)
+{
+	(void)state;
+	struct sm_cfg_node root;
+	parse_ok("B true false yes no on off TRUE Off \"true\"\n", &root);
+	const struct sm_cfg_node *n = child(&root, 0);
+	static const bool want[] = {true, false, true, false, true, false, true, false};
+	for (size_t i = 0; i < 8; i++)
+		assert_bool_value(n, i, want[i]);
+	assert_str_value(n, 8, "true");
+	sm_cfg_node_free(&root);
+}
+
+static void test_parse_continuation_and_line_ends(void **state)
+{
+	(void)state;
+	static const char text[] = "Select \"a\" \\\n"
+				   "       \"b\" \\\r\n"
+				   "       c\n"
+				   "Next 1\r\n"
+				   "<Meter \\\n"
+				   " \"m\">\r\n"
+				   "  Key 2\r\n"
+				   "</Meter>\r\n"
+				   "Last \"x\"\r\n";
+	struct sm_cfg_node root;
+	parse_ok(text, &root);
+	assert_int_equal(root.nchildren, 4);
+	const struct sm_cfg_node *n = child(&root, 0);
+	assert_int_equal(n->nvalues, 3);
+	assert_int_equal(n->line, 1);
+	assert_str_value(n, 2, "c");
+	assert_int_equal(child(&root, 1)->line, 4);
+	assert_int_equal(child(&root, 2)->line, 5);
+	assert_str_value(child(&root, 2), 0, "m");
+	assert_int_equal(child(child(&root, 2), 0)->line, 7);
+	assert_int_equal(child(&root, 3)->line, 9);
+	assert_str_value(child(&root, 3), 0, "x");
+	sm_cfg_node_free(&root);
+}
+
+static void test_parse_syntax_errors(void **state)
+{
+	(void)state;
+	parse_fails("A 1\nB 2\nC \"abc\n", "x.conf:3: unterminated string");
+	parse_fails("A \"abc", "x.conf:1: unterminated string");
+	parse_fails("A \"abc\\", "x.conf:1: unterminated string");
+	parse_fails("\nA \"abc\\\nd\"\n", "x.conf:2: unterminated string");
+	parse_fails("A 1\n  B \\ 2\n",
+		    "x.conf:2: '\\' outside quotes must end the line (line continuation)");
+	parse_fails("A 1 \\", "x.conf:1: '\\' outside quotes must end the line (line continuation)");
+	parse_fails("A a/b\n",
+		    "x.conf:1: unexpected \"a/b\" (quote values that contain characters other than "
+		    "letters, digits and '_')");
+	parse_fails("Select 1-0:1.8.0\n",
+		    "x.conf:1: unexpected \"1-0:1.8.0\" (quote values that contain characters other "
+		    "than letters, digits and '_')");
+	parse_fails("\n\nA 1e999\n", "x.conf:3: number out of range: \"1e999\"");
+	parse_fails("A 0x10000000000000000\n", "x.conf:1: number out of range: \"0x10000000000000000\"");
+	parse_fails("\"Key\" 5\n", "x.conf:1: expected an option name or a block, got a quoted string");
+	parse_fails("5Key 5\n", "x.conf:1: expected an option name or a block, got \"5Key\"");
+	parse_fails("Ke-y 5\n", "x.conf:1: expected an option name or a block, got \"Ke-y\"");
+	parse_fails("> 5\n", "x.conf:1: expected an option name or a block, got '>'");
+	parse_fails("A 1\n<>\n", "x.conf:2: expected a block name after '<', got '>'");
+	parse_fails("< Meter \"x\">\n</Meter>\n<\n",
+		    "x.conf:3: expected a block name after '<', got the end of the line");
+	parse_fails("<\"Meter\">\n", "x.conf:1: expected a block name after '<', got a quoted string");
+	parse_fails("<Meter \"x\"\n</Meter>\n", "x.conf:1: expected '>' to end <Meter ...");
+	parse_fails("<Meter \"x\"", "x.conf:1: expected '>' to end <Meter ...");
+	parse_fails("<Meter \"x\"> Protocol dsmr\n</Meter>\n",
+		    "x.conf:1: unexpected text after <Meter>");
+	parse_fails("<Meter \"x\">\n</Meter> x\n", "x.conf:2: unexpected text after </Meter>");
+	parse_fails("<Plugin smartmeter>\n<Meter \"x\">\n</Plugin>\n",
+		    "x.conf:3: </Plugin> does not close <Meter> (opened on line 2)");
+	parse_fails("A 1\n</Meter>\n", "x.conf:2: </Meter> without an open block");
+	parse_fails("<Meter \"x\">\n</Meter\n", "x.conf:2: expected '>' to end </Meter");
+	parse_fails("<Meter \"x\">\n</>\n", "x.conf:2: expected a block name after '</', got '>'");
+	parse_fails("A 1\n<Plugin smartmeter>\n  <Meter \"x\">\n  </Meter>\n",
+		    "x.conf:2: <Plugin> is not closed before the end of the file");
+	parse_fails("<Plugin smartmeter>\n  Key 1", "x.conf:1: <Plugin> is not closed before the end of the file");
+	parse_fails("A b > c\n", "x.conf:1: unexpected '>'");
+	parse_fails("A <b>\n", "x.conf:1: unexpected '<' (a block must start its own line)");
+	parse_fails("A b </c>\n", "x.conf:1: unexpected '</' (a closing tag must be on its own line)");
+	parse_fails("A 1\nB \"\\\"\n", "x.conf:2: unterminated string");
+}
+
+static void test_parse_nul_bytes(void **state)
+{
+	(void)state;
+	static const char t1[] = "A 1\nB x\0y\n";
+	static const char t2[] = "A \"x\0y\"\n";
+	static const char t3[] = "A \"x\\\0y\"\n";
+	char err[128];
+	struct sm_cfg_node root;
+	assert_int_equal(parse_n(t1, sizeof(t1) - 1, "x.conf", &root, err, sizeof(err)), SM_E_CONFIG);
+	assert_string_equal(err, "x.conf:2: NUL byte");
+	assert_int_equal(parse_n(t2, sizeof(t2) - 1, "x.conf", &root, err, sizeof(err)), SM_E_CONFIG);
+	assert_string_equal(err, "x.conf:1: NUL byte inside a string");
+	assert_int_equal(parse_n(t3, sizeof(t3) - 1, "x.conf", &root, err, sizeof(err)), SM_E_CONFIG);
+	assert_string_equal(err, "x.conf:1: NUL byte inside a string");
+}
+
+static char *nested(int depth)
+{
+	size_t cap = (size_t)depth * 24 + 16;
+	char *s = malloc(cap);
+	size_t o = 0;
+	assert_non_null(s);
+	for (int i = 0; i < depth; i++)
+		o += (size_t)snprintf(s + o, cap - o, "<B%d>\n", i);
+	o += (size_t)snprintf(s + o, cap - o, "K 1\n");
+	for (int i = depth - 1; i >= 0; i--)
+		o += (size_t)snprintf(s + o, cap - o, "</B%d>\n", i);
+	return s;
+}
+
+static void test_parse_limits(void **state)
+{
+	(void)state;
+	struct sm_cfg_node root;
+	char err[128];
+	char *s = nested(SM_CFG_MAX_DEPTH);
+	parse_ok(s, &root);
+	const struct sm_cfg_node *n = &root;
+	for (int i = 0; i < SM_CFG_MAX_DEPTH; i++)
+		n = child(n, 0);
+	assert_string_equal(child(n, 0)->key, "K");
+	sm_cfg_node_free(&root);
+	free(s);
+	s = nested(SM_CFG_MAX_DEPTH + 1);
+	parse_fails(s, "x.conf:17: blocks nested deeper than 16");
+	free(s);
+	s = nested(1000); /* deep input is refused, not recursed into */
+	parse_fails(s, "x.conf:17: blocks nested deeper than 16");
+	free(s);
+
+	/* Size cap: exactly the limit is fine, one byte more is not. */
+	size_t n1 = SM_CFG_MAX_TEXT;
+	char *big = malloc(n1 + 1);
+	assert_non_null(big);
+	memset(big, '\n', n1 + 1);
+	memcpy(big, "# big\n", 6);
+	assert_int_equal(sm_cfg_parse(big, n1, "big.conf", &root, err, sizeof(err)), SM_OK);
+	assert_int_equal(root.nchildren, 0);
+	assert_int_equal(sm_cfg_parse(big, n1 + 1, "big.conf", &root, err, sizeof(err)), SM_E_CONFIG);
+	assert_string_equal(err, "big.conf: too large (1048577 bytes, at most 1048576)");
+	free(big);
+}
+
+static void test_parse_misc(void **state)
+{
+	(void)state;
+	struct sm_cfg_node root;
+	char err[128];
+	/* No filename: "config". */
+	assert_int_equal(parse_n("A \"x", 4, NULL, &root, err, sizeof(err)), SM_E_CONFIG);
+	assert_string_equal(err, "config:1: unterminated string");
+	/* Small and absent error buffers. */
+	char tiny[8];
+	assert_int_equal(parse_n("A \"x", 4, "x.conf", &root, tiny, sizeof(tiny)), SM_E_CONFIG);
+	assert_string_equal(tiny, "x.conf:");
+	assert_int_equal(parse_n("A \"x", 4, "x.conf", &root, NULL, 0), SM_E_CONFIG);
+	/* IPv4 words, with or without a port; anything else dotted is not. */
+	parse_ok("Listen 10.1.2.3 10.1.2.3:80 \"1.2.3\"\n", &root);
+	assert_str_value(child(&root, 0), 0, "10.1.2.3");
+	assert_str_value(child(&root, 0), 1, "10.1.2.3:80");
+	sm_cfg_node_free(&root);
+	parse_fails("Listen 1.2.3.256\n",
+		    "x.conf:1: unexpected \"1.2.3.256\" (quote values that contain characters other "
+		    "than letters, digits and '_')");
+	/* Long offending words are cut in the message. */
+	parse_fails("A aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/\n",
+		    "x.conf:1: unexpected \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" (quote values "
+		    "that contain characters other than letters, digits and '_')");
+}
+
+/* ---- options ---- */
+
+static void test_option_table(void **state)
+{
+	(void)state;
+	size_t n = 0;
+	for (; sm_meter_options[n].name != NULL; n++) {
+		const struct sm_option_desc *d = &sm_meter_options[n];
+		/* flag = name in lower case with dashes between words */
+		char want[64];
+		size_t o = 0;
+		for (size_t i = 0; d->name[i] != '\0'; i++) {
+			char ch = d->name[i];
+			if (ch >= 'A' && ch <= 'Z') {
+				if (i > 0)
+					want[o++] = '-';
+				ch = (char)(ch - 'A' + 'a');
+			}
+			want[o++] = ch;
+		}
+		want[o] = '\0';
+		assert_string_equal(d->flag, want);
+		assert_non_null(d->arg);
+		assert_non_null(d->help);
+		assert_ptr_equal(sm_option_find(d->name), d);
+		assert_ptr_equal(sm_option_find_flag(d->flag), d);
+	}
+	assert_int_equal(n, 10);
+	assert_ptr_equal(sm_option_find("BAUDRATE"), sm_option_find("Baudrate"));
+	assert_null(sm_option_find("Baudrat"));
+	assert_null(sm_option_find(NULL));
+	assert_null(sm_option_find_flag("Baudrate"));
+	assert_null(sm_option_find_flag(NULL));
+	assert_int_equal(sm_option_find("Select")->type, SM_OPT_LIST);
+	assert_int_equal(sm_option_find("IgnoreChecksum")->type, SM_OPT_BOOL);
+	assert_int_equal(sm_option_find("Timeout")->type, SM_OPT_NUMBER);
+	assert_int_equal(sm_option_find("Device")->type, SM_OPT_STRING);
+}
+
+static void test_opt_protocol(void **state)
+{
+	struct fx *f = *state;
+	char msg[256];
+	snprintf(msg, sizeof(msg), "meter \"home\": Protocol: expected one of %s, got \"p1\"",
+		 sm_proto_names());
+	set_fails(f, "Protocol", vstr("p1"), msg);
+	snprintf(msg, sizeof(msg), "meter \"home\": Protocol: expected one of %s, got 5",
+		 sm_proto_names());
+	set_fails(f, "Protocol", vnum(5), msg);
+	assert_int_equal(set1(f, "protocol", vstr("DSMR")), SM_OK);
+	assert_ptr_equal(f->m->proto, sm_proto_find("dsmr"));
+}
+
+static void test_opt_device(void **state)
+{
+	struct fx *f = *state;
+#define DEV_ERR(got, why)                                                                        \
+	"meter \"home\": Device: expected a serial port path, tcp://HOST:PORT or file:PATH, got " got \
+	" (" why ")"
+	set_fails(f, "Device", vstr(""), DEV_ERR("\"\"", "empty"));
+	set_fails(f, "Device", vstr("tcp://meter"), DEV_ERR("\"tcp://meter\"", "no port"));
+	set_fails(f, "Device", vstr("tcp://meter:"), DEV_ERR("\"tcp://meter:\"", "port must be 1..65535"));
+	set_fails(f, "Device", vstr("tcp://meter:0"), DEV_ERR("\"tcp://meter:0\"", "port must be 1..65535"));
+	set_fails(f, "Device", vstr("tcp://meter:65536"),
+		  DEV_ERR("\"tcp://meter:65536\"", "port must be 1..65535"));
+	set_fails(f, "Device", vstr("tcp://meter:123456"),
+		  DEV_ERR("\"tcp://meter:123456\"", "port must be 1..65535"));
+	set_fails(f, "Device", vstr("tcp://meter:80x"), DEV_ERR("\"tcp://meter:80x\"", "port must be 1..65535"));
+	set_fails(f, "Device", vstr("tcp://:502"), DEV_ERR("\"tcp://:502\"", "no host"));
+	set_fails(f, "Device", vstr("tcp://::1:502"), DEV_ERR("\"tcp://::1:502\"", "write an IPv6 host in brackets"));
+	set_fails(f, "Device", vstr("tcp://[::1:502"), DEV_ERR("\"tcp://[::1:502\"", "bad [IPv6] host"));
+	set_fails(f, "Device", vstr("tcp://a/b:502"), DEV_ERR("\"tcp://a/b:502\"", "bad host"));
+	set_fails(f, "Device", vstr("file:"), DEV_ERR("\"file:\"", "empty path"));
+	set_fails(f, "Device", vstr("udp://h:1"), DEV_ERR("\"udp://h:1\"", "unknown scheme"));
+	set_fails(f, "Device", vstr("/dev/tty\nUSB0"), DEV_ERR("\"/dev/tty\\x0aUSB0\"", "control character"));
+	set_fails(f, "Device", vnum(0),
+		  "meter \"home\": Device: expected a serial port path, tcp://HOST:PORT or file:PATH, got 0");
+#undef DEV_ERR
+	static const char *const ok[] = {"/dev/ttyUSB0", "/dev/serial/by-id/usb-FTDI_x-if00-port0",
+					 "tcp://127.0.0.1:1", "tcp://meter.local:65535",
+					 "tcp://[::1]:2000", "file:/tmp/capture.bin", "file:x", "COM3"};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		struct sm_meter_cfg *m;
+		struct sm_config c;
+		char err[256];
+		sm_config_init(&c);
+		assert_int_equal(sm_config_add_meter(&c, "d", &m, err, sizeof(err)), SM_OK);
+		struct sm_cfg_value v = vstr(ok[i]);
+		if (sm_meter_set(m, "Device", &v, 1, err, sizeof(err)) != SM_OK)
+			fail_msg("%s: %s", ok[i], err);
+		assert_string_equal(m->device, ok[i]);
+		sm_config_free(&c);
+	}
+}
+
+static void test_opt_baudrate(void **state)
+{
+	struct fx *f = *state;
+	set_fails(f, "Baudrate", vnum(12345),
+		  "meter \"home\": Baudrate: expected one of " BAUD_LIST ", got 12345");
+	set_fails(f, "Baudrate", vnum(9600.5),
+		  "meter \"home\": Baudrate: expected one of " BAUD_LIST ", got 9600.5");
+	set_fails(f, "Baudrate", vnum(-9600),
+		  "meter \"home\": Baudrate: expected one of " BAUD_LIST ", got -9600");
+	set_fails(f, "Baudrate", vstr("9600"),
+		  "meter \"home\": Baudrate: expected one of " BAUD_LIST ", got \"9600\"");
+	set_fails(f, "Baudrate", vbool(true),
+		  "meter \"home\": Baudrate: expected one of " BAUD_LIST ", got true");
+	static const int ok[] = {300,   600,   1200,   2400,   4800,   9600,  19200,
+				 38400, 57600, 115200, 230400, 460800, 921600};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		f->m->opt_set = 0; /* allow setting again */
+		assert_int_equal(set1(f, "Baudrate", vnum(ok[i])), SM_OK);
+		assert_int_equal(f->m->line.baud, ok[i]);
+		assert_true(f->m->line_set & SM_LINE_BAUD);
+	}
+}
+
+static void test_opt_line(void **state)
+{
+	struct fx *f = *state;
+	set_fails(f, "Parity", vstr("mark"),
+		  "meter \"home\": Parity: expected \"none\", \"even\" or \"odd\", got \"mark\"");
+	set_fails(f, "Parity", vnum(0),
+		  "meter \"home\": Parity: expected \"none\", \"even\" or \"odd\", got 0");
+	set_fails(f, "DataBits", vnum(4), "meter \"home\": DataBits: expected 5, 6, 7 or 8, got 4");
+	set_fails(f, "DataBits", vnum(9), "meter \"home\": DataBits: expected 5, 6, 7 or 8, got 9");
+	set_fails(f, "DataBits", vnum(7.5), "meter \"home\": DataBits: expected 5, 6, 7 or 8, got 7.5");
+	set_fails(f, "DataBits", vstr("7"), "meter \"home\": DataBits: expected 5, 6, 7 or 8, got \"7\"");
+	set_fails(f, "StopBits", vnum(0), "meter \"home\": StopBits: expected 1 or 2, got 0");
+	set_fails(f, "StopBits", vnum(1.5), "meter \"home\": StopBits: expected 1 or 2, got 1.5");
+	set_fails(f, "StopBits", vnum(3), "meter \"home\": StopBits: expected 1 or 2, got 3");
+	assert_int_equal(f->m->line_set, 0);
+
+	assert_int_equal(set1(f, "parity", vstr("EVEN")), SM_OK);
+	assert_int_equal(f->m->line.parity, SM_PARITY_EVEN);
+	assert_int_equal(set1(f, "DataBits", vnum(7)), SM_OK);
+	assert_int_equal(f->m->line.databits, 7);
+	assert_int_equal(set1(f, "StopBits", vnum(2)), SM_OK);
+	assert_int_equal(f->m->line.stopbits, 2);
+	assert_int_equal(f->m->line_set, SM_LINE_PARITY | SM_LINE_DATABITS | SM_LINE_STOPBITS);
+	for (int b = 5; b <= 8; b++) {
+		f->m->opt_set = 0;
+		assert_int_equal(set1(f, "databits", vnum(b)), SM_OK);
+		assert_int_equal(f->m->line.databits, b);
+	}
+	f->m->opt_set = 0;
+	assert_int_equal(set1(f, "Parity", vstr("odd")), SM_OK);
+	assert_int_equal(f->m->line.parity, SM_PARITY_ODD);
+	f->m->opt_set = 0;
+	assert_int_equal(set1(f, "Parity", vstr("none")), SM_OK);
+	assert_int_equal(f->m->line.parity, SM_PARITY_NONE);
+	f->m->opt_set = 0;
+	assert_int_equal(set1(f, "StopBits", vnum(1)), SM_OK);
+	assert_int_equal(f->m->line.stopbits, 1);
+}
+
+static void test_opt_times(void **state)
+{
+	struct fx *f = *state;
+	set_fails(f, "Interval", vnum(-1),
+		  "meter \"home\": Interval: expected a number of seconds >= 0 (at most 86400), got -1");
+	set_fails(f, "Interval", vstr("10"),
+		  "meter \"home\": Interval: expected a number of seconds >= 0 (at most 86400), got \"10\"");
+	set_fails(f, "Interval", vnum(86401),
+		  "meter \"home\": Interval: expected a number of seconds >= 0 (at most 86400), got 86401");
+	set_fails(f, "Timeout", vnum(0),
+		  "meter \"home\": Timeout: expected a number of seconds > 0 (at most 86400), got 0");
+	set_fails(f, "Timeout", vnum(-0.5),
+		  "meter \"home\": Timeout: expected a number of seconds > 0 (at most 86400), got -0.5");
+	set_fails(f, "Timeout", vbool(false),
+		  "meter \"home\": Timeout: expected a number of seconds > 0 (at most 86400), got false");
+	assert_int_equal(set1(f, "Interval", vnum(0)), SM_OK);
+	assert_true(f->m->interval_s == 0);
+	f->m->opt_set = 0;
+	assert_int_equal(set1(f, "Interval", vnum(2.5)), SM_OK);
+	assert_true(f->m->interval_s == 2.5);
+	assert_int_equal(set1(f, "TIMEOUT", vnum(0.25)), SM_OK);
+	assert_true(f->m->timeout_s == 0.25);
+}
+
+static void test_opt_ignore_checksum(void **state)
+{
+	struct fx *f = *state;
+	set_fails(f, "IgnoreChecksum", vstr("maybe"),
+		  "meter \"home\": IgnoreChecksum: expected true or false, got \"maybe\"");
+	set_fails(f, "IgnoreChecksum", vnum(1),
+		  "meter \"home\": IgnoreChecksum: expected true or false, got 1");
+	assert_int_equal(set1(f, "IgnoreChecksum", vbool(true)), SM_OK);
+	assert_true(f->m->ignore_checksum);
+	static const char *const words[] = {"false", "true", "FALSE", "yes", "no", "on", "off"};
+	static const bool want[] = {false, true, false, true, false, true, false};
+	for (size_t i = 0; i < 7; i++) {
+		f->m->opt_set = 0;
+		assert_int_equal(set1(f, "ignorechecksum", vstr(words[i])), SM_OK);
+		assert_int_equal(f->m->ignore_checksum, want[i]);
+	}
+}
+
+static void test_opt_select(void **state)
+{
+	struct fx *f = *state;
+	struct sm_cfg_value v[3] = {vstr("energy_import"), vstr("1-0:2.8.0"), vstr("0-1:24.2.1*255")};
+	assert_int_equal(sm_meter_set(f->m, "Select", v, 3, f->err, sizeof(f->err)), SM_OK);
+	assert_int_equal(f->m->nselect, 3);
+	assert_false(f->m->select_is_obis[0]);
+	assert_true(f->m->select_is_obis[1]);
+	struct sm_obis want = sm_obis_make5(1, 0, 2, 8, 0);
+	assert_true(sm_obis_eq(&f->m->select_obis[1], &want));
+	/* the option may repeat */
+	struct sm_cfg_value w[2] = {vstr("1.8.0"), vstr("power_net_l2")};
+	assert_int_equal(sm_meter_set(f->m, "select", w, 2, f->err, sizeof(f->err)), SM_OK);
+	assert_int_equal(f->m->nselect, 5);
+	assert_string_equal(f->m->select[3], "1.8.0");
+	assert_true(f->m->select_is_obis[3]);
+#define SEL_ERR(got)                                                                                \
+	"meter \"home\": Select: expected reading names ([a-z0-9_]+) or OBIS codes such as "         \
+	"\"1-0:1.8.0\", got " got
+	set_fails(f, "Select", vstr("Energy_Import"), SEL_ERR("\"Energy_Import\""));
+	set_fails(f, "Select", vstr("1-0:1.8.0x"), SEL_ERR("\"1-0:1.8.0x\""));
+	set_fails(f, "Select", vstr("1-0:1.8.300"), SEL_ERR("\"1-0:1.8.300\""));
+	set_fails(f, "Select", vstr(""), SEL_ERR("\"\""));
+	set_fails(f, "Select", vnum(1.8), SEL_ERR("1.8"));
+	set_fails(f, "Select", vstr("a_name_that_is_far_too_long_for_any_reading_name_x"),
+		  SEL_ERR("\"a_name_that_is_far_too_long_for_any_reading_name_x\""));
+	/* one bad entry among good ones: nothing is added */
+	struct sm_cfg_value mix[2] = {vstr("voltage_l1"), vstr("Bad")};
+	assert_int_equal(sm_meter_set(f->m, "Select", mix, 2, f->err, sizeof(f->err)), SM_E_CONFIG);
+	assert_string_equal(f->err, SEL_ERR("\"Bad\""));
+	assert_int_equal(f->m->nselect, 5);
+#undef SEL_ERR
+	assert_int_equal(sm_meter_set(f->m, "Select", NULL, 0, f->err, sizeof(f->err)), SM_E_CONFIG);
+	assert_string_equal(f->err, "meter \"home\": Select: expected at least one value, got none");
+	/* at most SM_MAX_SELECT in all */
+	struct sm_cfg_value many[SM_MAX_SELECT];
+	for (size_t i = 0; i < SM_MAX_SELECT; i++)
+		many[i] = vstr("frequency");
+	assert_int_equal(sm_meter_set(f->m, "Select", many, SM_MAX_SELECT - 5, f->err, sizeof(f->err)),
+			 SM_OK);
+	assert_int_equal(f->m->nselect, SM_MAX_SELECT);
+	assert_int_equal(sm_meter_set(f->m, "Select", many, 1, f->err, sizeof(f->err)), SM_E_CONFIG);
+	assert_string_equal(f->err, "meter \"home\": Select: expected at most 32 entries in all, got 33");
+}
+
+static void test_opt_arity_and_duplicates(void **state)
+{
+	struct fx *f = *state;
+	struct sm_cfg_value two[2] = {vnum(9600), vnum(19200)};
+	assert_int_equal(sm_meter_set(f->m, "Baudrate", two, 2, f->err, sizeof(f->err)), SM_E_CONFIG);
+	assert_string_equal(f->err, "meter \"home\": Baudrate: expected one value, got 2");
+	assert_int_equal(sm_meter_set(f->m, "Device", NULL, 0, f->err, sizeof(f->err)), SM_E_CONFIG);
+	assert_string_equal(f->err, "meter \"home\": Device: expected a value, got none");
+	assert_int_equal(set1(f, "Device", vstr("/dev/ttyUSB0")), SM_OK);
+	set_fails(f, "device", vstr("/dev/ttyUSB1"), "meter \"home\": Device: given more than once");
+	assert_string_equal(f->m->device, "/dev/ttyUSB0");
+	assert_int_equal(set1(f, "IgnoreChecksum", vbool(false)), SM_OK);
+	set_fails(f, "IgnoreChecksum", vbool(true), "meter \"home\": IgnoreChecksum: given more than once");
+	/* a failed set does not count as given */
+	set_fails(f, "Timeout", vnum(0),
+		  "meter \"home\": Timeout: expected a number of seconds > 0 (at most 86400), got 0");
+	assert_int_equal(set1(f, "Timeout", vnum(5)), SM_OK);
+}
+
+static void test_opt_unknown(void **state)
+{
+	struct fx *f = *state;
+	set_fails(f, "Baudrat", vnum(9600),
+		  "meter \"home\": unknown option \"Baudrat\" (known: Protocol, Device, Baudrate, "
+		  "Parity, DataBits, StopBits, Interval, Timeout, Select, IgnoreChecksum)");
+	/* options of protocols that do not exist yet */
+	static const char *const later[] = {"Key",     "KeyFile", "AuthKey",     "Framing", "Mode",
+					    "Address", "Slave",   "MaxBaudrate", "Model",   "RegisterMap"};
+	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
+		assert_int_equal(set1(f, later[i], vstr("1")), SM_E_CONFIG);
+		char want[64];
+		snprintf(want, sizeof(want), "meter \"home\": unknown option \"%s\" (known: ", later[i]);
+		assert_contains(f->err, want);
+	}
+	/* odd bytes in the option name are escaped */
+	set_fails(f, "Bad\"Name\n", vnum(1),
+		  "meter \"home\": unknown option \"Bad\\x22Name\\x0a\" (known: Protocol, Device, "
+		  "Baudrate, Parity, DataBits, StopBits, Interval, Timeout, Select, IgnoreChecksum)");
+	/* a short error buffer is still terminated */
+	char tiny[10];
+	struct sm_cfg_value v = vnum(1);
+	assert_int_equal(sm_meter_set(f->m, "Nope", &v, 1, tiny, sizeof(tiny)), SM_E_CONFIG);
+	assert_string_equal(tiny, "meter \"ho");
+	assert_int_equal(sm_meter_set(f->m, "Nope", &v, 1, NULL, 0), SM_E_CONFIG);
+}
+
+/* ---- tree -> config ---- */
+
+#define METER(name, body) "<Meter \"" name "\">\n" body "</Meter>\n"
+#define DSMR_USB0 "Protocol \"dsmr\"\nDevice \"/dev/ttyUSB0\"\n"
+
+static void test_tree_errors(void **state)
+{
+	(void)state;
+	load_fails("<Plugin smartmeter>\n  Protocol \"dsmr\"\n</Plugin>\n",
+		   "unknown option \"Protocol\" (line 2): expected <Meter \"name\"> blocks here");
+	load_fails("<Plugin smartmeter>\n<RegisterMap \"m\">\n</RegisterMap>\n</Plugin>\n",
+		   "unknown block <RegisterMap> (line 2): expected <Meter \"name\"> blocks here");
+	load_fails("LoadPlugin csv\n" METER("a", DSMR_USB0),
+		   "unknown option \"LoadPlugin\" (line 1): expected <Meter \"name\"> blocks here");
+	load_fails("Meter \"a\"\n",
+		   "unknown option \"Meter\" (line 1): expected <Meter \"name\"> blocks here");
+	load_fails("<Meter>\n</Meter>\n",
+		   "<Meter> (line 1): expected one string argument (the meter name), got 0 values");
+	load_fails("<Meter a b>\n</Meter>\n",
+		   "<Meter> (line 1): expected one string argument (the meter name), got 2 values");
+	load_fails("<Meter 5>\n</Meter>\n",
+		   "<Meter> (line 1): expected one string argument (the meter name), got 5");
+	load_fails(METER("a", DSMR_USB0 "<RegisterMap \"x\">\n</RegisterMap>\n"),
+		   "meter \"a\": unknown block <RegisterMap> (line 4)");
+	load_fails(METER("a", DSMR_USB0 "Baudrate 12345\n"),
+		   "meter \"a\": Baudrate: expected one of " BAUD_LIST ", got 12345");
+	load_fails(METER("a", DSMR_USB0 "Key \"000102030405060708090A0B0C0D0E0F\"\n"),
+		   "meter \"a\": unknown option \"Key\" (known: Protocol, Device, Baudrate, Parity, "
+		   "DataBits, StopBits, Interval, Timeout, Select, IgnoreChecksum)");
+	load_fails(METER("a", DSMR_USB0) METER("a", DSMR_USB0),
+		   "meter \"a\": defined more than once (meter names must be unique)");
+	load_fails(METER("a b", DSMR_USB0),
+		   "meter name: expected 1 to 63 characters of A-Z a-z 0-9 _ . -, got \"a b\"");
+	load_fails(METER("", DSMR_USB0),
+		   "meter name: expected 1 to 63 characters of A-Z a-z 0-9 _ . -, got \"\"");
+	load_fails(METER("0123456789012345678901234567890123456789012345678901234567890123", DSMR_USB0),
+		   "meter name: expected 1 to 63 characters of A-Z a-z 0-9 _ . -, got "
+		   "\"0123456789012345678901234567890123456789012345678901234567890123\"");
+	load_fails(METER("a/b", DSMR_USB0),
+		   "meter name: expected 1 to 63 characters of A-Z a-z 0-9 _ . -, got \"a/b\"");
+}
+
+static void test_tree_names_ok(void **state)
+{
+	(void)state;
+	struct sm_config c;
+	char err[256] = "";
+	assert_int_equal(load(METER("012345678901234567890123456789012345678901234567890123456789012", DSMR_USB0)
+			      METER("Home-1.p1_x", DSMR_USB0) METER("home-1.P1_x", DSMR_USB0),
+			      &c, err, sizeof(err)),
+			 SM_OK);
+	assert_int_equal(c.nmeters, 3);
+	assert_int_equal(strlen(c.meters[0].name), 63);
+	sm_config_free(&c);
+}
+
+static void test_tree_from_converted_tree(void **state)
+{
+	(void)state;
+	/* As the plugin builds it from collectd's tree: no lines; blocks known
+	 * only by having children. */
+	struct sm_cfg_value proto = vstr("dsmr"), dev = vstr("/dev/ttyAMA0"), name = vstr("m1");
+	struct sm_cfg_node opts[2] = {
+		{(char *)(uintptr_t)"Protocol", &proto, 1, NULL, 0, 0, false},
+		{(char *)(uintptr_t)"Device", &dev, 1, NULL, 0, 0, false},
+	};
+	struct sm_cfg_node meter = {(char *)(uintptr_t)"Meter", &name, 1, opts, 2, 0, false};
+	struct sm_cfg_node plugin = {(char *)(uintptr_t)"Plugin", NULL, 0, &meter, 1, 0, false};
+	struct sm_config c;
+	char err[256] = "";
+	sm_config_init(&c);
+	assert_int_equal(sm_config_from_tree(&c, &plugin, err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_config_validate(&c, err, sizeof(err)), SM_OK);
+	assert_string_equal(c.meters[0].device, "/dev/ttyAMA0");
+	sm_config_free(&c);
+	/* an option with children is a block, even without the flag */
+	struct sm_cfg_node inner = {(char *)(uintptr_t)"X", NULL, 0, NULL, 0, 0, false};
+	opts[1].children = &inner;
+	opts[1].nchildren = 1;
+	sm_config_init(&c);
+	assert_int_equal(sm_config_from_tree(&c, &plugin, err, sizeof(err)), SM_E_CONFIG);
+	assert_string_equal(err, "meter \"m1\": unknown block <Device>");
+	sm_config_free(&c);
+	/* no meters at all */
+	struct sm_cfg_node empty = {(char *)(uintptr_t)"Plugin", NULL, 0, NULL, 0, 0, true};
+	sm_config_init(&c);
+	assert_int_equal(sm_config_from_tree(&c, &empty, err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_config_validate(&c, err, sizeof(err)), SM_E_CONFIG);
+	assert_string_equal(err, "no meters configured (expected at least one <Meter \"name\"> block)");
+	sm_config_free(&c);
+}
+
+/* ---- validation and ports ---- */
+
+static void test_validate_required(void **state)
+{
+	(void)state;
+	char msg[256];
+	snprintf(msg, sizeof(msg), "meter \"a\": Protocol: missing (expected one of %s)",
+		 sm_proto_names());
+	load_fails(METER("a", "Device \"/dev/ttyUSB0\"\n"), msg);
+	load_fails(METER("a", "Protocol dsmr\n"),
+		   "meter \"a\": Device: missing (expected a serial port path, tcp://HOST:PORT or "
+		   "file:PATH)");
+	load_fails("# nothing\n", "no meters configured (expected at least one <Meter \"name\"> block)");
+	load_fails("<Plugin smartmeter>\n</Plugin>\n",
+		   "no meters configured (expected at least one <Meter \"name\"> block)");
+}
+
+static void test_validate_defaults(void **state)
+{
+	(void)state;
+	struct sm_config c;
+	char err[256] = "";
+	assert_int_equal(load(METER("a", DSMR_USB0) METER("b", "Protocol \"dsmr\"\nDevice \"file:/x\"\n"
+									 "Baudrate 9600\nParity even\nDataBits 7\n"
+									 "Timeout 5\nInterval 1\nIgnoreChecksum true\n"),
+			      &c, err, sizeof(err)),
+			 SM_OK);
+	const struct sm_meter_cfg *a = &c.meters[0], *b = &c.meters[1];
+	const struct sm_line *d = &sm_proto_find("dsmr")->line;
+	assert_int_equal(a->line.baud, d->baud);
+	assert_int_equal(a->line.databits, d->databits);
+	assert_int_equal(a->line.parity, d->parity);
+	assert_int_equal(a->line.stopbits, d->stopbits);
+	assert_int_equal(a->line_set, 0);
+	assert_true(a->timeout_s == SM_DEFAULT_TIMEOUT_S);
+	assert_true(a->interval_s == 0);
+	assert_false(a->ignore_checksum);
+	assert_int_equal(a->nselect, 0);
+	char line[32];
+	sm_line_format(&a->line, line, sizeof(line));
+	assert_string_equal(line, "115200 8N1");
+	/* given settings kept, the rest from the protocol */
+	assert_int_equal(b->line.baud, 9600);
+	assert_int_equal(b->line.databits, 7);
+	assert_int_equal(b->line.parity, SM_PARITY_EVEN);
+	assert_int_equal(b->line.stopbits, d->stopbits);
+	assert_int_equal(b->line_set, SM_LINE_BAUD | SM_LINE_PARITY | SM_LINE_DATABITS);
+	sm_line_format(&b->line, line, sizeof(line));
+	assert_string_equal(line, "9600 7E1");
+	assert_true(b->timeout_s == 5);
+	assert_true(b->interval_s == 1);
+	assert_true(b->ignore_checksum);
+	/* validating again changes nothing */
+	assert_int_equal(sm_config_validate(&c, err, sizeof(err)), SM_OK);
+	assert_int_equal(c.meters[1].line.baud, 9600);
+	assert_true(c.meters[1].timeout_s == 5);
+	sm_config_free(&c);
+	sm_config_free(&c); /* twice is harmless */
+	sm_config_free(NULL);
+}
+
+static void test_ports_shared_device(void **state)
+{
+	(void)state;
+	struct sm_config c;
+	char err[256] = "";
+	/* b agrees by giving the default explicitly */
+	assert_int_equal(load(METER("a", DSMR_USB0) METER("x", "Protocol dsmr\nDevice \"tcp://127.0.0.1:2001\"\n")
+			      METER("b", DSMR_USB0 "Baudrate 115200\nParity \"none\"\n"),
+			      &c, err, sizeof(err)),
+			 SM_OK);
+	struct sm_port *p;
+	size_t np;
+	assert_int_equal(sm_config_ports(&c, &p, &np), SM_OK);
+	assert_int_equal(np, 2);
+	assert_string_equal(p[0].device, "/dev/ttyUSB0");
+	assert_ptr_equal(p[0].device, c.meters[0].device);
+	assert_int_equal(p[0].nmeters, 2);
+	assert_ptr_equal(p[0].meters[0], &c.meters[0]);
+	assert_ptr_equal(p[0].meters[1], &c.meters[2]);
+	assert_int_equal(p[0].line.baud, 115200);
+	assert_string_equal(p[1].device, "tcp://127.0.0.1:2001");
+	assert_int_equal(p[1].nmeters, 1);
+	assert_ptr_equal(p[1].meters[0], &c.meters[1]);
+	sm_ports_free(p, np);
+	sm_ports_free(NULL, 0);
+	sm_config_free(&c);
+
+	/* nothing to group */
+	sm_config_init(&c);
+	assert_int_equal(sm_config_ports(&c, &p, &np), SM_OK);
+	assert_int_equal(np, 0);
+	assert_null(p);
+}
+
+static void test_ports_conflict(void **state)
+{
+	(void)state;
+	load_fails(METER("a", DSMR_USB0) METER("b", DSMR_USB0 "Baudrate 9600\n"),
+		   "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but disagree on Baudrate "
+		   "(115200 vs 9600): meters on one device must use the same line settings");
+	load_fails(METER("a", DSMR_USB0 "Parity odd\n") METER("z", "Protocol dsmr\nDevice \"/dev/ttyUSB1\"\n")
+		   METER("b", DSMR_USB0),
+		   "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but disagree on Parity "
+		   "(odd vs none): meters on one device must use the same line settings");
+	load_fails(METER("a", DSMR_USB0 "DataBits 7\n") METER("b", DSMR_USB0),
+		   "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but disagree on DataBits "
+		   "(7 vs 8): meters on one device must use the same line settings");
+	load_fails(METER("a", DSMR_USB0) METER("b", DSMR_USB0 "StopBits 2\n"),
+		   "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but disagree on StopBits "
+		   "(1 vs 2): meters on one device must use the same line settings");
+}
+
+static void test_line_format(void **state)
 {
 	(void)state;
 	char out[32];
 	struct sm_line l = {115200, 8, SM_PARITY_NONE, 1};
 	sm_line_format(&l, out, sizeof(out));
 	assert_string_equal(out, "115200 8N1");
+	l = (struct sm_line){9600, 7, SM_PARITY_EVEN, 1};
+	sm_line_format(&l, out, sizeof(out));
+	assert_string_equal(out, "9600 7E1");
+	l = (struct sm_line){300, 7, SM_PARITY_ODD, 2};
+	sm_line_format(&l, out, sizeof(out));
+	assert_string_equal(out, "300 7O2");
+	char tiny[5];
+	sm_line_format(&l, tiny, sizeof(tiny));
+	assert_string_equal(tiny, "300 ");
+	sm_line_format(&l, NULL, 0);
+}
+
+/* ---- Select matching ---- */
+
+static void test_selects(void **state)
+{
+	struct fx *f = *state;
+	struct sm_obis imp = sm_obis_make5(1, 0, 1, 8, 0), exp = sm_obis_make5(1, 0, 2, 8, 0);
+	struct sm_obis exp_f = sm_obis_make(1, 0, 2, 8, 0, 255), other = sm_obis_make5(1, 0, 32, 7, 0);
+	assert_true(sm_meter_selects(f->m, &imp, "energy_import"));
+	assert_true(sm_meter_selects(f->m, NULL, NULL));
+	assert_true(sm_meter_selects(NULL, &imp, "x"));
+	struct sm_cfg_value v[2] = {vstr("energy_import"), vstr("1-0:2.8.0")};
+	assert_int_equal(sm_meter_set(f->m, "Select", v, 2, f->err, sizeof(f->err)), SM_OK);
+	assert_true(sm_meter_selects(f->m, &imp, "energy_import"));
+	assert_true(sm_meter_selects(f->m, NULL, "energy_import")); /* by name */
+	assert_true(sm_meter_selects(f->m, &exp, "something_else")); /* by code */
+	assert_true(sm_meter_selects(f->m, &exp_f, NULL));           /* F=255 equals absent F */
+	assert_false(sm_meter_selects(f->m, &other, "voltage_l1"));
+	assert_false(sm_meter_selects(f->m, &imp, "energy_import_t1"));
+	assert_false(sm_meter_selects(f->m, NULL, NULL));
+	assert_false(sm_meter_selects(f->m, &other, "Energy_import"));
+}
+
+/* ---- command line flags ---- */
+
+static enum sm_err flag(struct fx *f, const char *name, const char *value)
+{
+	f->err[0] = '\0';
+	return sm_meter_set_flag(f->m, name, value, f->err, sizeof(f->err));
+}
+
+static void flag_fails(struct fx *f, const char *name, const char *value, const char *msg)
+{
+	enum sm_err rc = flag(f, name, value);
+	if (rc != SM_E_CONFIG)
+		fail_msg("--%s %s: expected \"%s\", got rc %d", name, value ? value : "(null)", msg, rc);
+	assert_string_equal(f->err, msg);
+}
+
+static void test_flags_valid(void **state)
+{
+	struct fx *f = *state;
+	assert_int_equal(flag(f, "protocol", "dsmr"), SM_OK);
+	assert_int_equal(flag(f, "device", "tcp://127.0.0.1:2000"), SM_OK);
+	assert_int_equal(flag(f, "--baudrate", "9600"), SM_OK); /* dashes tolerated */
+	assert_int_equal(flag(f, "parity", "even"), SM_OK);
+	assert_int_equal(flag(f, "data-bits", "7"), SM_OK);
+	assert_int_equal(flag(f, "stop-bits", "2"), SM_OK);
+	assert_int_equal(flag(f, "interval", "0x10"), SM_OK);
+	assert_int_equal(flag(f, "timeout", "2.5"), SM_OK);
+	assert_int_equal(flag(f, "ignore-checksum", NULL), SM_OK);
+	assert_int_equal(flag(f, "select", "energy_import,1-0:2.8.0"), SM_OK);
+	assert_int_equal(flag(f, "select", "voltage_l1"), SM_OK);
+	const struct sm_meter_cfg *m = f->m;
+	assert_string_equal(m->proto->name, "dsmr");
+	assert_string_equal(m->device, "tcp://127.0.0.1:2000");
+	assert_int_equal(m->line.baud, 9600);
+	assert_int_equal(m->line.parity, SM_PARITY_EVEN);
+	assert_int_equal(m->line.databits, 7);
+	assert_int_equal(m->line.stopbits, 2);
+	assert_true(m->interval_s == 16);
+	assert_true(m->timeout_s == 2.5);
+	assert_true(m->ignore_checksum);
+	assert_int_equal(m->nselect, 3);
+	assert_string_equal(m->select[1], "1-0:2.8.0");
+	assert_true(m->select_is_obis[1]);
+	assert_string_equal(m->select[2], "voltage_l1");
+	assert_int_equal(sm_config_validate(&f->c, f->err, sizeof(f->err)), SM_OK);
+
+	static const char *const words[] = {"false", "true", "no", "yes", "0", "1", "off", "on", "FALSE", "TRUE"};
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		f->m->opt_set = 0;
+		assert_int_equal(flag(f, "ignore-checksum", words[i]), SM_OK);
+		assert_int_equal(f->m->ignore_checksum, (i % 2) == 1);
+	}
+}
+
+static void test_flags_invalid(void **state)
+{
+	struct fx *f = *state;
+	flag_fails(f, "baudrate", "12345", "--baudrate: expected one of " BAUD_LIST ", got 12345");
+	flag_fails(f, "baudrate", "96oo", "--baudrate: expected a number, got \"96oo\"");
+	flag_fails(f, "baudrate", " 9600", "--baudrate: expected a number, got \" 9600\"");
+	flag_fails(f, "baudrate", "", "--baudrate: expected a number, got \"\"");
+	flag_fails(f, "baudrate", NULL, "--baudrate: expected a value (BAUD), got none");
+	flag_fails(f, "data-bits", "9", "--data-bits: expected 5, 6, 7 or 8, got 9");
+	flag_fails(f, "interval", "-1",
+		   "--interval: expected a number of seconds >= 0 (at most 86400), got -1");
+	flag_fails(f, "parity", "space", "--parity: expected \"none\", \"even\" or \"odd\", got \"space\"");
+	flag_fails(f, "device", "tcp://h:0",
+		   "--device: expected a serial port path, tcp://HOST:PORT or file:PATH, got "
+		   "\"tcp://h:0\" (port must be 1..65535)");
+	flag_fails(f, "ignore-checksum", "maybe",
+		   "--ignore-checksum: expected true, false, yes, no, 1 or 0, got \"maybe\"");
+	flag_fails(f, "select", "energy_import,,power_import",
+		   "--select: expected reading names ([a-z0-9_]+) or OBIS codes such as \"1-0:1.8.0\", "
+		   "got \"\"");
+	flag_fails(f, "select", "Energy",
+		   "--select: expected reading names ([a-z0-9_]+) or OBIS codes such as \"1-0:1.8.0\", "
+		   "got \"Energy\"");
+	assert_int_equal(f->m->nselect, 0);
+	flag_fails(f, "max-baudrate", "9600",
+		   "--max-baudrate: unknown option (known: --protocol, --device, --baudrate, --parity, "
+		   "--data-bits, --stop-bits, --interval, --timeout, --select, --ignore-checksum)");
+	flag_fails(f, "Baudrate", "9600",
+		   "--Baudrate: unknown option (known: --protocol, --device, --baudrate, --parity, "
+		   "--data-bits, --stop-bits, --interval, --timeout, --select, --ignore-checksum)");
+	char msg[256];
+	snprintf(msg, sizeof(msg), "--protocol: expected one of %s, got \"p1\"", sm_proto_names());
+	flag_fails(f, "protocol", "p1", msg);
+	assert_int_equal(flag(f, "timeout", "1"), SM_OK);
+	flag_fails(f, "timeout", "2", "--timeout: given more than once");
+
+	/* too many comma-separated entries */
+	char many[4 * (SM_MAX_SELECT + 1) + 1];
+	size_t o = 0;
+	for (int i = 0; i <= SM_MAX_SELECT; i++)
+		o += (size_t)snprintf(many + o, sizeof(many) - o, "%sa%02d", i ? "," : "", i);
+	flag_fails(f, "select", many, "--select: expected at most 32 entries in all, got more");
+	many[4 * SM_MAX_SELECT - 1] = '\0'; /* exactly 32 */
+	assert_int_equal(flag(f, "select", many), SM_OK);
+	assert_int_equal(f->m->nselect, SM_MAX_SELECT);
+	flag_fails(f, "select", "a", "--select: expected at most 32 entries in all, got 33");
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_placeholder),
+		cmocka_unit_test(test_parse_full_collectd_conf),
+		cmocka_unit_test(test_parse_bare_meters),
+		cmocka_unit_test(test_parse_plugin_block_not_first),
+		cmocka_unit_test(test_parse_comments),
+		cmocka_unit_test(test_parse_empty_inputs),
+		cmocka_unit_test(test_parse_quoting_escapes),
+		cmocka_unit_test(test_parse_numbers),
+		cmocka_unit_test(test_parse_number_function),
+		cmocka_unit_test(test_parse_booleans),
+		cmocka_unit_test(test_parse_continuation_and_line_ends),
+		cmocka_unit_test(test_parse_syntax_errors),
+		cmocka_unit_test(test_parse_nul_bytes),
+		cmocka_unit_test(test_parse_limits),
+		cmocka_unit_test(test_parse_misc),
+		cmocka_unit_test(test_option_table),
+		cmocka_unit_test_setup_teardown(test_opt_protocol, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_device, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_baudrate, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_line, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_times, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_ignore_checksum, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_select, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_arity_and_duplicates, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_unknown, fx_setup, fx_teardown),
+		cmocka_unit_test(test_tree_errors),
+		cmocka_unit_test(test_tree_names_ok),
+		cmocka_unit_test(test_tree_from_converted_tree),
+		cmocka_unit_test(test_validate_required),
+		cmocka_unit_test(test_validate_defaults),
+		cmocka_unit_test(test_ports_shared_device),
+		cmocka_unit_test(test_ports_conflict),
+		cmocka_unit_test(test_line_format),
+		cmocka_unit_test_setup_teardown(test_selects, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_flags_valid, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_flags_invalid, fx_setup, fx_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
