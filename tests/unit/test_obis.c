@@ -144,6 +144,12 @@ static void test_parse_cases(void **state)
 		sm_obis_format(&o, f, sizeof f);
 		if (strcmp(f, pc->fmt) != 0)
 			fail_msg("\"%s\": format \"%s\" want \"%s\"", pc->in, f, pc->fmt);
+		/* the formatted text parses back to an equal code */
+		struct sm_obis back;
+		size_t bu = 0;
+		assert_int_equal(parse(f, &bu, &back), SM_OK);
+		assert_int_equal(bu, strlen(f));
+		assert_true(sm_obis_eq(&o, &back));
 	}
 }
 
