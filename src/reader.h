@@ -70,10 +70,20 @@ typedef int (*sm_thread_start_fn)(pthread_t *tid, void *(*fn)(void *), void *arg
 
 struct sm_reader_opts {
 	bool trigger_mode;    /* emit only on sm_reader_trigger (latest values) */
-	bool exit_at_eof;     /* FILE transports: finish at the end instead of reopening */
+	bool exit_at_eof;     /* FILE transports: finish at the end instead of reopening
+				 (also when the file cannot be opened) */
 	sm_thread_start_fn start;
+	int backoff_min_ms;   /* first back-off; 0 = SM_BACKOFF_MIN_MS (tests use less) */
 };
 
+/*
+ * Set up a reader for a port: allocates every meter's protocol state and
+ * calls the protocol's init with the meter's config.  log may be NULL (no
+ * messages); sink->emit is required.  Nothing is opened or started yet.
+ * SM_OK; SM_E_CONFIG when a protocol's init refuses a meter (the reason is
+ * logged through log); SM_E_NOMEM; SM_E_INTERNAL for a port without meters
+ * or a meter without protocol.
+ */
 enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *sink,
 			     const struct sm_log *log, const struct sm_reader_opts *opts,
 			     struct sm_reader **out);
@@ -85,7 +95,9 @@ void sm_reader_stop(struct sm_reader *r);
 void sm_reader_join(struct sm_reader *r);
 /* Whether the thread has ended by itself (exit_at_eof reached). */
 bool sm_reader_done(const struct sm_reader *r);
-/* Trigger mode: emit the latest reading set of every meter once. */
+/* Trigger mode: emit the latest reading set of every meter once (on the
+ * reader thread, within one read timeout; triggers that arrive faster than
+ * that count as one).  A meter that stalled (Timeout) has no latest set. */
 void sm_reader_trigger(struct sm_reader *r);
 /* Snapshot of the counters of the port's i-th meter. */
 void sm_reader_stats(const struct sm_reader *r, size_t i, struct sm_stats *out);

@@ -1,0 +1,1069 @@
+/*
+ * test_reader.c - the reader thread with the real "dsmr" protocol: a
+ * simulated meter on a pseudo-terminal (a thread writing telegrams to the
+ * master side), TCP on 127.0.0.1, and file replay.  Every wait is for an
+ * event with a deadline; the only timed pauses are the simulated meter's
+ * send period.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <pthread.h>
+#include <pty.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "crc.h"
+#include "dsmr.h"
+#include "logrl.h"
+#include "obis.h"
+#include "proto.h"
+#include "reader.h"
+#include "reading.h"
+
+#define BACKOFF_MS 100 /* reader back-off in these tests */
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- telegrams ---- */
+
+/* A DSMR 5 telegram whose power_import is watts W, with a valid CRC (or a
+ * wrong one), into out (no cmocka asserts: the simulated meter's thread
+ * uses it).  Returns its length, 0 if it does not fit. */
+static size_t telegram_fill(char *out, size_t cap, unsigned watts, bool good_crc, bool crlf)
+{
+	int n = snprintf(out, cap,
+			 "/ISk5\\2MT382-1000\r\n\r\n"
+			 "1-3:0.2.8(50)\r\n"
+			 "0-0:1.0.0(240101120000W)\r\n"
+			 "0-0:96.1.1(4B384547303034303436333935353037)\r\n"
+			 "1-0:1.8.1(000123.456*kWh)\r\n"
+			 "1-0:1.8.2(000654.321*kWh)\r\n"
+			 "1-0:1.7.0(%02u.%03u*kW)\r\n"
+			 "!",
+			 watts / 1000, watts % 1000);
+	if (n <= 0 || (size_t)n + 8 > cap)
+		return 0;
+	uint16_t crc = sm_crc16_arc(0, out, (size_t)n);
+	if (!good_crc)
+		crc ^= 0x5a5a;
+	n += snprintf(out + n, cap - (size_t)n, "%04X%s", crc, crlf ? "\r\n" : "");
+	return (size_t)n;
+}
+
+/* The same in an exactly-sized heap buffer. */
+static uint8_t *telegram(unsigned watts, bool good_crc, bool crlf, size_t *len)
+{
+	char body[512];
+	size_t n = telegram_fill(body, sizeof body, watts, good_crc, crlf);
+
+	assert_true(n > 0);
+	uint8_t *p = malloc(n);
+	assert_non_null(p);
+	memcpy(p, body, n);
+	*len = n;
+	return p;
+}
+
+/* ---- what the reader hands out ---- */
+
+#define MAX_EV 512
+#define MAX_LOG 256
+
+struct ev {
+	const struct sm_meter_cfg *m;
+	size_t n;
+	long watts; /* power_import, -1 if absent */
+	bool has_t1, has_t2, has_id;
+	int64_t rx_ms;
+	double interval_s;
+	int64_t mono;
+	pthread_t tid;
+	char tname[16];
+};
+
+struct cap {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	size_t nev;
+	struct ev ev[MAX_EV];
+	size_t nlog;
+	char log[MAX_LOG][256];
+	int level[MAX_LOG];
+};
+
+static struct cap *cap_new(void)
+{
+	struct cap *c = calloc(1, sizeof *c);
+	pthread_condattr_t ca;
+
+	assert_non_null(c);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&c->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	return c;
+}
+
+static void cap_free(struct cap *c)
+{
+	pthread_cond_destroy(&c->cv);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+static void sink_emit(void *ctx, const struct sm_meter_cfg *m, const struct sm_reading_set *s,
+		      int64_t rx_ms, double interval_s)
+{
+	struct cap *c = ctx;
+	const struct sm_reading *r;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->nev < MAX_EV) {
+		struct ev *e = &c->ev[c->nev++];
+		memset(e, 0, sizeof *e);
+		e->m = m;
+		e->n = s->n;
+		r = sm_set_find(s, "power_import");
+		e->watts = r != NULL ? (long)(sm_decimal_to_double(r->raw, r->scale) + 0.5) : -1;
+		e->has_t1 = sm_set_find(s, "energy_import_t1") != NULL;
+		e->has_t2 = sm_set_find(s, "energy_import_t2") != NULL;
+		struct sm_obis id = sm_obis_make5(0, 0, 96, 1, 1);
+		r = sm_set_find_obis(s, &id);
+		e->has_id = r != NULL && r->is_text &&
+			    r->text_len == 32 && memcmp(sm_reading_text(s, r), "4B38", 4) == 0;
+		e->rx_ms = rx_ms;
+		e->interval_s = interval_s;
+		e->mono = mono_ms();
+		e->tid = pthread_self();
+		pthread_getname_np(e->tid, e->tname, sizeof e->tname);
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void log_fn(void *ctx, enum sm_log_level level, const char *msg)
+{
+	struct cap *c = ctx;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->nlog < MAX_LOG) {
+		snprintf(c->log[c->nlog], sizeof c->log[0], "%s", msg);
+		c->level[c->nlog] = (int)level;
+		c->nlog++;
+	}
+	pthread_cond_broadcast(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (getenv("SM_TEST_VERBOSE") != NULL)
+		fprintf(stderr, "log %d: %s\n", (int)level, msg);
+}
+
+/* Wait (deadline ms) until pred(c, arg) holds; called with c->mu held. */
+typedef bool (*pred_fn)(struct cap *c, const void *arg);
+
+static bool cap_wait(struct cap *c, pred_fn pred, const void *arg, int deadline_ms)
+{
+	struct timespec ts;
+	bool ok;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += deadline_ms / 1000;
+	ts.tv_nsec += (long)(deadline_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&c->mu);
+	while (!(ok = pred(c, arg)))
+		if (pthread_cond_timedwait(&c->cv, &c->mu, &ts) == ETIMEDOUT) {
+			ok = pred(c, arg);
+			break;
+		}
+	pthread_mutex_unlock(&c->mu);
+	return ok;
+}
+
+static bool p_nev(struct cap *c, const void *arg)
+{
+	return c->nev >= *(const size_t *)arg;
+}
+
+/* events of one meter */
+static size_t count_ev(struct cap *c, const struct sm_meter_cfg *m)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->nev; i++)
+		k += c->ev[i].m == m;
+	return k;
+}
+
+struct logq {
+	const char *needle;
+	size_t n;
+};
+
+static size_t count_log_locked(struct cap *c, const char *needle)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < c->nlog; i++)
+		k += strstr(c->log[i], needle) != NULL;
+	return k;
+}
+
+static size_t count_log(struct cap *c, const char *needle)
+{
+	pthread_mutex_lock(&c->mu);
+	size_t k = count_log_locked(c, needle);
+	pthread_mutex_unlock(&c->mu);
+	return k;
+}
+
+static bool p_log(struct cap *c, const void *arg)
+{
+	const struct logq *q = arg;
+	return count_log_locked(c, q->needle) >= q->n;
+}
+
+static bool wait_log(struct cap *c, const char *needle, size_t n, int deadline_ms)
+{
+	struct logq q = {needle, n};
+	return cap_wait(c, p_log, &q, deadline_ms);
+}
+
+/* events with watts >= min (values from after a given point) */
+struct wq {
+	long min_watts;
+	size_t n;
+};
+
+static bool p_watts(struct cap *c, const void *arg)
+{
+	const struct wq *q = arg;
+	size_t k = 0;
+	for (size_t i = 0; i < c->nev; i++)
+		k += c->ev[i].watts >= q->min_watts;
+	return k >= q->n;
+}
+
+static size_t cap_nev(struct cap *c)
+{
+	pthread_mutex_lock(&c->mu);
+	size_t n = c->nev;
+	pthread_mutex_unlock(&c->mu);
+	return n;
+}
+
+/* Wait until stats of meter i satisfy frames >= n (polling the atomics,
+ * woken by the capture's condition variable or every 10 ms). */
+static bool wait_frames(struct cap *c, struct sm_reader *r, size_t i, uint64_t n, int deadline_ms)
+{
+	int64_t end = mono_ms() + deadline_ms;
+	struct sm_stats st;
+
+	for (;;) {
+		sm_reader_stats(r, i, &st);
+		if (st.frames >= n)
+			return true;
+		if (mono_ms() >= end)
+			return false;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += 10 * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&c->mu);
+		pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+		pthread_mutex_unlock(&c->mu);
+	}
+}
+
+/* ---- the simulated meter: a thread writing telegrams to a pty master ---- */
+
+struct sim {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int master, slave;
+	char dir[64], link[96];
+	int period_ms;
+	bool paused, quit, bad_crc;
+	unsigned watts;     /* value of the next telegram */
+	unsigned sent;
+	pthread_t tid;
+	bool running;
+};
+
+static void sim_pty(struct sim *s)
+{
+	struct termios tio;
+	char name[64], tmp[128];
+
+	memset(&tio, 0, sizeof tio);
+	cfmakeraw(&tio);
+	assert_int_equal(openpty(&s->master, &s->slave, name, &tio, NULL), 0);
+	int fl = fcntl(s->master, F_GETFL);
+	fcntl(s->master, F_SETFL, fl | O_NONBLOCK);
+	snprintf(tmp, sizeof tmp, "%s.new", s->link);
+	unlink(tmp);
+	assert_int_equal(symlink(name, tmp), 0);
+	assert_int_equal(rename(tmp, s->link), 0);
+}
+
+static void sim_unplug(struct sim *s)
+{
+	pthread_mutex_lock(&s->mu);
+	unlink(s->link);
+	if (s->master >= 0)
+		close(s->master);
+	if (s->slave >= 0)
+		close(s->slave);
+	s->master = s->slave = -1;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void sim_plug(struct sim *s)
+{
+	pthread_mutex_lock(&s->mu);
+	sim_pty(s);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void *sim_main(void *arg)
+{
+	struct sim *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->quit) {
+		if (!s->paused && s->master >= 0) {
+			char t[512];
+			size_t n = telegram_fill(t, sizeof t, s->watts, !s->bad_crc, true);
+			if (n > 0 && write(s->master, t, n) == (ssize_t)n) {
+				s->watts++;
+				s->sent++;
+			}
+		}
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += (long)s->period_ms * 1000000L;
+		while (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts); /* the meter's send period */
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+static struct sim *sim_new(int period_ms, bool plugged)
+{
+	struct sim *s = calloc(1, sizeof *s);
+	pthread_condattr_t ca;
+
+	assert_non_null(s);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	s->master = s->slave = -1;
+	s->period_ms = period_ms;
+	s->watts = 1000;
+	snprintf(s->dir, sizeof s->dir, "/tmp/sm-rd-XXXXXX");
+	assert_non_null(mkdtemp(s->dir));
+	snprintf(s->link, sizeof s->link, "%s/ttyP1", s->dir);
+	if (plugged)
+		sim_pty(s);
+	assert_int_equal(pthread_create(&s->tid, NULL, sim_main, s), 0);
+	s->running = true;
+	return s;
+}
+
+static void sim_set(struct sim *s, bool paused, bool bad_crc)
+{
+	pthread_mutex_lock(&s->mu);
+	s->paused = paused;
+	s->bad_crc = bad_crc;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static unsigned sim_watts(struct sim *s)
+{
+	pthread_mutex_lock(&s->mu);
+	unsigned w = s->watts;
+	pthread_mutex_unlock(&s->mu);
+	return w;
+}
+
+static void sim_free(struct sim *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->quit = true;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->tid, NULL);
+	sim_unplug(s);
+	rmdir(s->dir);
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+/* ---- meters ---- */
+
+static void meter_init(struct sm_meter_cfg *m, const char *name, const char *device)
+{
+	memset(m, 0, sizeof *m);
+	m->name = (char *)name;
+	m->proto = sm_proto_find("dsmr");
+	assert_non_null(m->proto);
+	assert_ptr_equal(m->proto, &sm_proto_dsmr);
+	m->device = (char *)device;
+	m->line = m->proto->line;
+	m->timeout_s = SM_DEFAULT_TIMEOUT_S;
+}
+
+static struct sm_reader *reader_new(struct cap *c, const struct sm_meter_cfg **meters, size_t n,
+				    bool trigger, bool exit_at_eof)
+{
+	struct sm_port port = {meters[0]->device, meters[0]->line, n, meters};
+	struct sm_sink sink = {sink_emit, c};
+	struct sm_log log = {log_fn, c};
+	struct sm_reader_opts opts = {trigger, exit_at_eof, NULL, BACKOFF_MS};
+	struct sm_reader *r = NULL;
+
+	assert_int_equal(sm_reader_create(&port, &sink, &log, &opts, &r), SM_OK);
+	assert_non_null(r);
+	assert_int_equal(sm_reader_nmeters(r), n);
+	for (size_t i = 0; i < n; i++)
+		assert_ptr_equal(sm_reader_meter(r, i), meters[i]);
+	assert_null(sm_reader_meter(r, n));
+	assert_int_equal(sm_reader_start(r), SM_OK);
+	return r;
+}
+
+/* stop + join, measured */
+static int64_t reader_end(struct sm_reader *r)
+{
+	int64_t t0 = mono_ms();
+	sm_reader_stop(r);
+	sm_reader_join(r);
+	int64_t dt = mono_ms() - t0;
+	sm_reader_destroy(r);
+	return dt;
+}
+
+/* ---- tests ---- */
+
+static void test_logrl(void **state)
+{
+	struct sm_logrl rl;
+	uint64_t n;
+	(void)state;
+
+	sm_logrl_init(&rl);
+	assert_false(sm_logrl_recover(&rl, 0, &n));
+	assert_true(sm_logrl_fail(&rl, 1000, &n));
+	assert_int_equal(n, 1);
+	for (int i = 1; i < 100; i++)
+		assert_false(sm_logrl_fail(&rl, 1000 + i * 100, &n));
+	/* one minute later: the next message, with the count */
+	assert_true(sm_logrl_fail(&rl, 1000 + SM_LOGRL_MIN_MS, &n));
+	assert_int_equal(n, 100);
+	/* then two minutes */
+	assert_false(sm_logrl_fail(&rl, 1000 + SM_LOGRL_MIN_MS + 2 * 60000 - 1, &n));
+	assert_true(sm_logrl_fail(&rl, 1000 + SM_LOGRL_MIN_MS + 2 * 60000, &n));
+	assert_int_equal(n, 2);
+	assert_true(sm_logrl_recover(&rl, 200000, &n));
+	assert_int_equal(n, 103);
+	assert_false(sm_logrl_recover(&rl, 200001, &n));
+	/* a new episode soon after: still rate limited, and its end is silent */
+	assert_false(sm_logrl_fail(&rl, 200100, &n));
+	assert_false(sm_logrl_recover(&rl, 200200, &n));
+	/* after a long healthy period the back-off starts over */
+	assert_true(sm_logrl_fail(&rl, 200200 + 10 * SM_LOGRL_MIN_MS, &n));
+	assert_int_equal(n, 2);
+	assert_false(sm_logrl_fail(&rl, 200300 + 10 * SM_LOGRL_MIN_MS, &n));
+	assert_true(sm_logrl_recover(&rl, 200400 + 10 * SM_LOGRL_MIN_MS, &n));
+	assert_int_equal(n, 2);
+	/* the back-off is capped at a day */
+	sm_logrl_init(&rl);
+	int64_t t = 0;
+	for (int i = 0; i < 40; i++) {
+		assert_true(sm_logrl_fail(&rl, t, &n));
+		t += rl.gap_ms;
+	}
+	assert_int_equal(rl.gap_ms, SM_LOGRL_MAX_MS);
+}
+
+static void test_pty_meter(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(40, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	size_t want = 5;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	sm_reader_stop(r);
+	sm_reader_join(r);
+
+	pthread_mutex_lock(&c->mu);
+	size_t nev = c->nev;
+	for (size_t i = 0; i < nev; i++) {
+		struct ev *e = &c->ev[i];
+		assert_ptr_equal(e->m, &m);
+		assert_true(e->has_t1 && e->has_t2 && e->has_id);
+		assert_true(e->watts >= 1000);
+		if (i > 0)
+			assert_int_equal(e->watts, c->ev[i - 1].watts + 1);
+		assert_true(e->rx_ms > 0 && llabs(e->rx_ms - (int64_t)time(NULL) * 1000) < 10000);
+		assert_false(pthread_equal(e->tid, pthread_self()));
+		assert_string_equal(e->tname, "sm:ttyP1");
+	}
+	/* the push period is learnt from the second frame on */
+	assert_true(c->ev[0].interval_s == 0.0);
+	assert_true(c->ev[nev - 1].interval_s > 0.01 && c->ev[nev - 1].interval_s < 1.0);
+	pthread_mutex_unlock(&c->mu);
+
+	struct sm_stats st;
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.frames, nev); /* Interval 0: every frame */
+	assert_true(st.bytes > 0);
+	assert_int_equal(st.crc + st.decode + st.auth + st.timeout + st.reconnect + st.unchecked, 0);
+	assert_true(st.last_frame_ms > 0);
+	sm_reader_stats(r, 5, &st);
+	assert_int_equal(st.frames, 0);
+	assert_false(sm_reader_done(r));
+	assert_int_equal(count_log(c, ""), 0); /* nothing to complain about */
+	sm_reader_destroy(r);
+
+	/* stop returns within one read timeout while data flows */
+	r = reader_new(c, ms, 1, false, false);
+	want = nev + 2;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	int64_t dt = reader_end(r);
+	print_message("stop+join took %" PRId64 " ms\n", dt);
+	assert_true(dt < 250);
+
+	sim_free(s);
+	cap_free(c);
+}
+
+static void test_two_meters_select(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(40, true);
+	struct sm_meter_cfg a, b, o;
+	const struct sm_meter_cfg *ms[] = {&a, &b, &o};
+	(void)state;
+
+	meter_init(&a, "a", s->link);
+	meter_init(&b, "b", s->link);
+	meter_init(&o, "o", s->link);
+	b.nselect = 1;
+	b.select[0] = (char *)"power_import";
+	o.nselect = 2; /* OBIS codes, and a name that never occurs */
+	o.select[0] = (char *)"1-0:1.8.2";
+	o.select_obis[0] = sm_obis_make5(1, 0, 1, 8, 2);
+	o.select_is_obis[0] = true;
+	o.select[1] = (char *)"no_such_reading";
+
+	struct sm_reader *r = reader_new(c, ms, 3, false, false);
+	size_t want = 12;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	int64_t dt = reader_end(r);
+	assert_true(dt < 250);
+
+	pthread_mutex_lock(&c->mu);
+	assert_true(count_ev(c, &a) >= 3);
+	assert_true(count_ev(c, &b) >= 3);
+	assert_true(count_ev(c, &o) >= 3);
+	for (size_t i = 0; i < c->nev; i++) {
+		struct ev *e = &c->ev[i];
+		/* one thread for the port */
+		assert_true(pthread_equal(e->tid, c->ev[0].tid));
+		if (e->m == &a) {
+			assert_int_equal(e->n, 5); /* version, id, two totals, power */
+		} else if (e->m == &b) {
+			assert_int_equal(e->n, 1);
+			assert_true(e->watts >= 1000);
+			assert_false(e->has_t1 || e->has_id);
+		} else {
+			assert_int_equal(e->n, 1);
+			assert_true(e->has_t2);
+			assert_int_equal(e->watts, -1);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	sim_free(s);
+	cap_free(c);
+}
+
+static void test_backoff_and_recovery(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(40, false); /* no device yet */
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	assert_true(wait_log(c, "cannot open", 1, 2000));
+	/* back-off 100, 200, 400 ms: several more attempts, no more messages */
+	assert_false(wait_log(c, "cannot open", 2, 800));
+	pthread_mutex_lock(&c->mu);
+	assert_int_equal(c->level[0], SM_LOG_ERROR);
+	assert_non_null(strstr(c->log[0], s->link));
+	assert_non_null(strstr(c->log[0], "No such file"));
+	pthread_mutex_unlock(&c->mu);
+	struct sm_stats st;
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.reconnect, 0);
+
+	/* the device appears: opened, recovery logged once, values arrive */
+	sim_plug(s);
+	size_t want = 2;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	assert_int_equal(count_log(c, "open recovered after"), 1);
+	assert_int_equal(count_log(c, "cannot open"), 1);
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.reconnect, 0); /* the first open is no reconnect */
+
+	/* stop during a back-off wait is immediate too */
+	sim_unplug(s);
+	assert_true(wait_log(c, "reopening", 1, 2000));
+	int64_t dt = reader_end(r);
+	print_message("stop+join during back-off took %" PRId64 " ms\n", dt);
+	assert_true(dt < 250);
+	sim_free(s);
+	cap_free(c);
+}
+
+static void test_reconnect(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(40, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	size_t want = 2;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+
+	/* pull the plug, put a new device under the same link */
+	sim_set(s, true, false);
+	sim_unplug(s);
+	assert_true(wait_log(c, "reopening", 1, 2000));
+	sim_plug(s);
+	unsigned after = sim_watts(s);
+	sim_set(s, false, false);
+	struct wq q = {(long)after, 2};
+	assert_true(cap_wait(c, p_watts, &q, 3000));
+
+	struct sm_stats st;
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.reconnect, 1);
+	assert_int_equal(st.timeout, 0);
+	assert_true(st.frames >= 4);
+	assert_int_equal(count_log(c, "reopening"), 1);
+	assert_non_null(strstr(c->log[0], "device hung up"));
+	assert_true(reader_end(r) < 250);
+	sim_free(s);
+	cap_free(c);
+}
+
+static void test_interval(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(25, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	m.interval_s = 0.3;
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	size_t want = 4;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	assert_true(reader_end(r) < 250);
+
+	pthread_mutex_lock(&c->mu);
+	for (size_t i = 0; i < c->nev; i++) {
+		assert_true(c->ev[i].interval_s == 0.3);
+		if (i > 0) {
+			int64_t gap = c->ev[i].mono - c->ev[i - 1].mono;
+			assert_true(gap >= 300 - 30);
+			/* frames in between were counted, not emitted */
+			assert_true(c->ev[i].watts - c->ev[i - 1].watts >= 5);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	sim_free(s);
+	cap_free(c);
+}
+
+static void test_stall(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(30, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	m.timeout_s = 0.3;
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	size_t want = 2;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	sim_set(s, true, false); /* the meter goes quiet */
+	assert_true(wait_log(c, "meter \"home\": no valid frame for 0.3 s (stalled)", 1, 2000));
+	struct sm_stats st;
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.timeout, 1);
+	/* still quiet: still one stall, one message */
+	assert_false(wait_log(c, "stalled", 2, 500));
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.timeout, 1);
+	sim_set(s, false, false);
+	assert_true(wait_log(c, "meter \"home\": frames again after ", 1, 2000));
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.timeout, 1);
+	assert_int_equal(count_log(c, "stalled"), 1);
+	assert_int_equal(count_log(c, "frames again"), 1);
+	assert_true(reader_end(r) < 250);
+	sim_free(s);
+	cap_free(c);
+}
+
+static void test_crc_errors(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(30, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	sim_set(s, false, true); /* wrong CRCs first */
+	meter_init(&m, "home", s->link);
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	assert_true(wait_log(c, "checksum mismatch", 1, 2000));
+	struct sm_stats st;
+	int64_t end = mono_ms() + 3000;
+	do {
+		sm_reader_stats(r, 0, &st);
+	} while (st.crc < 3 && mono_ms() < end && !wait_log(c, "never", 1, 10));
+	assert_true(st.crc >= 3);
+	assert_int_equal(count_log(c, "checksum mismatch"), 1); /* rate limited */
+	assert_int_equal(cap_nev(c), 0);                        /* nothing from bad frames */
+	sim_set(s, false, false);
+	assert_true(wait_log(c, "checksum errors recovered after", 1, 2000));
+	size_t want = 1;
+	assert_true(cap_wait(c, p_nev, &want, 2000));
+	pthread_mutex_lock(&c->mu);
+	assert_non_null(strstr(c->log[0], "meter \"home\""));
+	assert_non_null(strstr(c->log[0], s->link));
+	assert_int_equal(c->level[0], SM_LOG_WARNING);
+	pthread_mutex_unlock(&c->mu);
+	assert_true(reader_end(r) < 250);
+	sim_free(s);
+	cap_free(c);
+}
+
+static void test_ignore_checksum(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(30, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	sim_set(s, false, true);
+	meter_init(&m, "home", s->link);
+	m.ignore_checksum = true;
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	size_t want = 2;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	sm_reader_stop(r);
+	sm_reader_join(r);
+	struct sm_stats st;
+	sm_reader_stats(r, 0, &st);
+	assert_true(st.unchecked >= 2);
+	assert_int_equal(st.unchecked, st.frames);
+	assert_int_equal(st.crc, 0);
+	sm_reader_destroy(r);
+	sim_free(s);
+	cap_free(c);
+}
+
+static bool p_frames_any(struct cap *c, const void *arg)
+{
+	(void)c;
+	(void)arg;
+	return false;
+}
+
+static void test_trigger(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(30, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	struct sm_reader *r = reader_new(c, ms, 1, true, false);
+	assert_true(wait_frames(c, r, 0, 3, 3000));
+	assert_int_equal(cap_nev(c), 0); /* nothing without a trigger */
+	sim_set(s, true, false);
+	unsigned last = sim_watts(s) - 1;
+	/* the frames already sent arrive; the latest is `last` */
+	struct sm_stats st;
+	int64_t end = mono_ms() + 2000;
+	do {
+		sm_reader_stats(r, 0, &st);
+	} while (st.frames < last - 1000 + 1 && mono_ms() < end && !cap_wait(c, p_frames_any, NULL, 10));
+	assert_int_equal(st.frames, last - 1000 + 1);
+
+	sm_reader_trigger(r);
+	size_t want = 1;
+	assert_true(cap_wait(c, p_nev, &want, 1000));
+	sm_reader_trigger(r);
+	want = 2;
+	assert_true(cap_wait(c, p_nev, &want, 1000));
+	pthread_mutex_lock(&c->mu);
+	assert_int_equal(c->ev[0].watts, (long)last);
+	assert_int_equal(c->ev[1].watts, (long)last);
+	assert_true(c->ev[0].has_t1 && c->ev[0].has_id);
+	assert_false(pthread_equal(c->ev[0].tid, pthread_self()));
+	pthread_mutex_unlock(&c->mu);
+	assert_true(reader_end(r) < 250);
+	assert_int_equal(cap_nev(c), 2);
+	sim_free(s);
+	cap_free(c);
+}
+
+static void write_file(const char *path, const uint8_t *p, size_t n)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	close(fd);
+}
+
+static bool p_done(struct cap *c, const void *arg)
+{
+	(void)c;
+	return sm_reader_done((const struct sm_reader *)arg);
+}
+
+static void test_file_eof(void **state)
+{
+	struct cap *c = cap_new();
+	char dir[] = "/tmp/sm-rd-XXXXXX", path[64], dev[80];
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/capture.txt", dir);
+	snprintf(dev, sizeof dev, "file:%s", path);
+	/* three telegrams, the last without its line end: only idle at the
+	 * end of the file completes it */
+	uint8_t buf[4096];
+	size_t len = 0, n;
+	for (unsigned i = 0; i < 3; i++) {
+		uint8_t *t = telegram(500 + i, true, i < 2, &n);
+		memcpy(buf + len, t, n);
+		len += n;
+		free(t);
+	}
+	uint8_t *data = malloc(len);
+	assert_non_null(data);
+	memcpy(data, buf, len);
+	write_file(path, data, len);
+	free(data);
+
+	meter_init(&m, "replay", dev);
+	struct sm_reader *r = reader_new(c, ms, 1, false, true);
+	int64_t end = mono_ms() + 2000;
+	while (!sm_reader_done(r) && mono_ms() < end)
+		cap_wait(c, p_done, r, 10);
+	assert_true(sm_reader_done(r));
+	sm_reader_join(r);
+	pthread_mutex_lock(&c->mu);
+	assert_int_equal(c->nev, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(c->ev[i].watts, (long)(500 + i));
+	assert_string_equal(c->ev[0].tname, "sm:capture.txt");
+	pthread_mutex_unlock(&c->mu);
+	struct sm_stats st;
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.frames, 3);
+	assert_int_equal(st.bytes, len);
+	sm_reader_destroy(r);
+
+	/* a missing file with exit_at_eof: an error and the end */
+	unlink(path);
+	struct cap *c2 = cap_new();
+	r = reader_new(c2, ms, 1, false, true);
+	end = mono_ms() + 2000;
+	while (!sm_reader_done(r) && mono_ms() < end)
+		cap_wait(c2, p_done, r, 10);
+	assert_true(sm_reader_done(r));
+	assert_int_equal(count_log(c2, "cannot open"), 1);
+	reader_end(r);
+	cap_free(c2);
+	rmdir(dir);
+	cap_free(c);
+}
+
+/* ---- TCP: a serial bridge that drops the connection ---- */
+
+static void test_tcp_bridge(void **state)
+{
+	struct cap *c = cap_new();
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	char dev[64];
+	(void)state;
+
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	struct sockaddr_in a = {0};
+	socklen_t al = sizeof a;
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&a, sizeof a), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a, &al), 0);
+	snprintf(dev, sizeof dev, "tcp://127.0.0.1:%u", ntohs(a.sin_port));
+
+	meter_init(&m, "bridge", dev);
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	for (unsigned k = 0; k < 2; k++) {
+		int cfd = accept(lfd, NULL, NULL);
+		assert_true(cfd >= 0);
+		size_t n;
+		uint8_t *t = telegram(2000 + k, true, true, &n);
+		assert_int_equal(write(cfd, t, n), (ssize_t)n);
+		free(t);
+		size_t want = k + 1;
+		assert_true(cap_wait(c, p_nev, &want, 2000));
+		struct sm_stats st;
+		sm_reader_stats(r, 0, &st);
+		assert_int_equal(st.reconnect, k);
+		close(cfd); /* the bridge drops us; the reader comes back */
+	}
+	assert_true(wait_log(c, "connection closed by the peer, reopening", 1, 2000));
+	assert_true(reader_end(r) < 250);
+	close(lfd);
+	cap_free(c);
+}
+
+/* ---- a thread starter of the caller's (the plugin's) ---- */
+
+static atomic_int starts;
+
+static int my_start(pthread_t *tid, void *(*fn)(void *), void *arg, const char *name)
+{
+	atomic_fetch_add(&starts, 1);
+	assert_string_equal(name, "sm:ttyP1");
+	return pthread_create(tid, NULL, fn, arg);
+}
+
+static int failing_start(pthread_t *tid, void *(*fn)(void *), void *arg, const char *name)
+{
+	(void)tid;
+	(void)fn;
+	(void)arg;
+	(void)name;
+	return EAGAIN;
+}
+
+static void test_start_fn(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(30, true);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	struct sm_port port = {s->link, {115200, 8, SM_PARITY_NONE, 1}, 1, ms};
+	struct sm_sink sink = {sink_emit, c};
+	struct sm_reader_opts opts = {false, false, my_start, 0};
+	struct sm_reader *r = NULL;
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	assert_int_equal(sm_reader_create(&port, &sink, NULL, &opts, &r), SM_OK);
+	assert_int_equal(sm_reader_start(r), SM_OK);
+	assert_int_equal(atomic_load(&starts), 1);
+	size_t want = 1;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	assert_true(reader_end(r) < 250);
+
+	opts.start = failing_start;
+	assert_int_equal(sm_reader_create(&port, &sink, NULL, &opts, &r), SM_OK);
+	assert_int_equal(sm_reader_start(r), SM_E_INTERNAL);
+	sm_reader_stop(r);
+	sm_reader_join(r);
+	sm_reader_destroy(r);
+
+	/* bad arguments */
+	struct sm_port empty = {s->link, {115200, 8, SM_PARITY_NONE, 1}, 0, ms};
+	assert_int_equal(sm_reader_create(&empty, &sink, NULL, &opts, &r), SM_E_INTERNAL);
+	assert_null(r);
+	struct sm_sink nosink = {NULL, NULL};
+	assert_int_equal(sm_reader_create(&port, &nosink, NULL, &opts, &r), SM_E_INTERNAL);
+	sim_free(s);
+	cap_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_logrl),
+		cmocka_unit_test(test_pty_meter),
+		cmocka_unit_test(test_two_meters_select),
+		cmocka_unit_test(test_backoff_and_recovery),
+		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_interval),
+		cmocka_unit_test(test_stall),
+		cmocka_unit_test(test_crc_errors),
+		cmocka_unit_test(test_ignore_checksum),
+		cmocka_unit_test(test_trigger),
+		cmocka_unit_test(test_file_eof),
+		cmocka_unit_test(test_tcp_bridge),
+		cmocka_unit_test(test_start_fn),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
