@@ -145,6 +145,11 @@ static const char *times_suffix(uint64_t since, char *buf, size_t cap)
 	return buf;
 }
 
+static const char *errors_word(uint64_t n)
+{
+	return n == 1 ? "error" : "errors";
+}
+
 static void fmt_secs(double s, char *buf, size_t cap)
 {
 	if (s >= 10 || s == (double)(int64_t)s)
@@ -280,8 +285,8 @@ static void recover_logs(struct sm_reader *r, struct meter *m, int64_t now_ms)
 
 	for (size_t i = 0; i < 3; i++)
 		if (sm_logrl_recover(rls[i], now_ms, &total))
-			rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): %s errors recovered after %" PRIu64 " errors",
-			     m->cfg->name, r->device, what[i], total);
+			rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): %s errors recovered after %" PRIu64 " %s",
+			     m->cfg->name, r->device, what[i], total, errors_word(total));
 }
 
 static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_feed_info *info,
@@ -475,7 +480,8 @@ static bool port_open(struct sm_reader *r)
 		return false;
 	}
 	if (sm_logrl_recover(&r->rl_open, now_ms, &n))
-		rlog(r, SM_LOG_NOTICE, "port \"%s\": open recovered after %" PRIu64 " errors", r->device, n);
+		rlog(r, SM_LOG_NOTICE, "port \"%s\": open recovered after %" PRIu64 " %s", r->device, n,
+		     errors_word(n));
 	for (size_t i = 0; i < r->n; i++) {
 		struct meter *m = &r->m[i];
 		if (r->ever_opened)
@@ -536,8 +542,8 @@ static void run(struct sm_reader *r)
 		if (rc == SM_OK && got > 0) {
 			uint64_t n;
 			if (sm_logrl_recover(&r->rl_read, now_ms, &n))
-				rlog(r, SM_LOG_NOTICE, "port \"%s\": reading recovered after %" PRIu64 " errors",
-				     r->device, n);
+				rlog(r, SM_LOG_NOTICE, "port \"%s\": reading recovered after %" PRIu64 " %s",
+				     r->device, n, errors_word(n));
 			r->fed = true;
 			r->pending = true;
 			for (size_t i = 0; i < r->n; i++)
@@ -569,6 +575,8 @@ static void *reader_main(void *arg)
 {
 	struct sm_reader *r = arg;
 
+	/* The starter names the thread too, but only after it runs. */
+	(void)pthread_setname_np(pthread_self(), r->tname);
 	run(r);
 	port_close(r);
 	return NULL;

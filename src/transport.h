@@ -4,6 +4,16 @@
  * and captured files ("file:PATH").  Only transport_serial.c includes
  * libserialport.
  *
+ * Serial ports: the path is resolved first (symlinks such as
+ * /dev/serial/by-id/... or a simulator's pty link).  Real ports go through
+ * libserialport; pseudo-terminals (which libserialport 0.1.1 cannot open)
+ * and ttys without a sysfs entry go through termios directly.  A pty takes
+ * any line setting (it has no baud rate), so set_line never fails there
+ * for settings that are valid at all.  A tty that hangs up (unplugged USB
+ * adapter, pty whose master closed) reads as SM_E_IO.
+ * FILE: writes are accepted and discarded; drain and set_line do nothing.
+ * TCP: drain and set_line do nothing.
+ *
  * Ownership: sm_transport_open allocates the object; sm_transport_close
  * closes and frees it.  One object is used by one thread at a time.
  * No call blocks longer than the timeout it is given (open of a TCP stream
@@ -30,9 +40,11 @@ struct sm_transport;
 enum sm_transport_kind sm_transport_kind_of(const char *device);
 
 /*
- * Open device with line settings (ignored for TCP and FILE).
- * SM_OK; SM_E_OPEN (missing device, refused connection, bad host:port;
- * err says which and why); SM_E_LINE (the port rejects a line setting).
+ * Open device with line settings (ignored for TCP and FILE; may be NULL
+ * there).  SM_OK; SM_E_OPEN (missing device, not a terminal, refused
+ * connection, bad host:port; err says which and why, naming the device);
+ * SM_E_LINE (a line setting out of range, or the port rejects it);
+ * SM_E_NOMEM.
  */
 enum sm_err sm_transport_open(const char *device, const struct sm_line *line,
 			      struct sm_transport **out, char *err, size_t errlen);

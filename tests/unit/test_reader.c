@@ -378,7 +378,7 @@ static void *sim_main(void *arg)
 	return NULL;
 }
 
-static struct sim *sim_new(int period_ms, bool plugged)
+static struct sim *sim_new(int period_ms, bool plugged, bool bad_crc)
 {
 	struct sim *s = calloc(1, sizeof *s);
 	pthread_condattr_t ca;
@@ -392,6 +392,7 @@ static struct sim *sim_new(int period_ms, bool plugged)
 	s->master = s->slave = -1;
 	s->period_ms = period_ms;
 	s->watts = 1000;
+	s->bad_crc = bad_crc;
 	snprintf(s->dir, sizeof s->dir, "/tmp/sm-rd-XXXXXX");
 	assert_non_null(mkdtemp(s->dir));
 	snprintf(s->link, sizeof s->link, "%s/ttyP1", s->dir);
@@ -523,7 +524,7 @@ static void test_logrl(void **state)
 static void test_pty_meter(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(40, true);
+	struct sim *s = sim_new(40, true, false);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
@@ -580,7 +581,7 @@ static void test_pty_meter(void **state)
 static void test_two_meters_select(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(40, true);
+	struct sim *s = sim_new(40, true, false);
 	struct sm_meter_cfg a, b, o;
 	const struct sm_meter_cfg *ms[] = {&a, &b, &o};
 	(void)state;
@@ -630,7 +631,7 @@ static void test_two_meters_select(void **state)
 static void test_backoff_and_recovery(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(40, false); /* no device yet */
+	struct sim *s = sim_new(40, false, false); /* no device yet */
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
@@ -671,7 +672,7 @@ static void test_backoff_and_recovery(void **state)
 static void test_reconnect(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(40, true);
+	struct sim *s = sim_new(40, true, false);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
@@ -706,7 +707,7 @@ static void test_reconnect(void **state)
 static void test_interval(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(25, true);
+	struct sim *s = sim_new(25, true, false);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
@@ -736,7 +737,7 @@ static void test_interval(void **state)
 static void test_stall(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(30, true);
+	struct sim *s = sim_new(30, true, false);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
@@ -769,12 +770,11 @@ static void test_stall(void **state)
 static void test_crc_errors(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(30, true);
+	struct sim *s = sim_new(30, true, true); /* wrong CRCs first */
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
 
-	sim_set(s, false, true); /* wrong CRCs first */
 	meter_init(&m, "home", s->link);
 	struct sm_reader *r = reader_new(c, ms, 1, false, false);
 	assert_true(wait_log(c, "checksum mismatch", 1, 2000));
@@ -803,12 +803,11 @@ static void test_crc_errors(void **state)
 static void test_ignore_checksum(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(30, true);
+	struct sim *s = sim_new(30, true, true);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
 
-	sim_set(s, false, true);
 	meter_init(&m, "home", s->link);
 	m.ignore_checksum = true;
 	struct sm_reader *r = reader_new(c, ms, 1, false, false);
@@ -836,7 +835,7 @@ static bool p_frames_any(struct cap *c, const void *arg)
 static void test_trigger(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(30, true);
+	struct sim *s = sim_new(30, true, false);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	(void)state;
@@ -1014,7 +1013,7 @@ static int failing_start(pthread_t *tid, void *(*fn)(void *), void *arg, const c
 static void test_start_fn(void **state)
 {
 	struct cap *c = cap_new();
-	struct sim *s = sim_new(30, true);
+	struct sim *s = sim_new(30, true, false);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
 	struct sm_port port = {s->link, {115200, 8, SM_PARITY_NONE, 1}, 1, ms};
