@@ -94,8 +94,9 @@ LoadPlugin smartmeter
 CONF
 	say "simulated DSMR 5 meter on $d/p1 (a telegram every second)"
 	_build/smartmeter simulate -p dsmr --link "$d/p1" --period 1 &
-	local sim=$!
-	trap 'kill $sim 2>/dev/null; wait $sim 2>/dev/null; rm -rf "$d"' EXIT
+	demo_sim=$!
+	demo_dir=$d
+	trap 'kill $demo_sim 2>/dev/null; wait $demo_sim 2>/dev/null; rm -rf "$demo_dir"' EXIT
 	for _ in $(seq 50); do [ -L "$d/p1" ] && break; sleep 0.1; done
 	say "collectd -f -C $d/collectd.conf (values below as PUTVAL lines; Ctrl-C stops)"
 	collectd -f -C "$d/collectd.conf" || true

@@ -16,6 +16,8 @@
 #include "collectd/core/daemon/plugin.h"
 #include "collectd/core/utils/common/common.h"
 
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,8 +27,19 @@
 
 #define PLUGIN "smartmeter"
 
+/* Per meter, touched only by the meter's reader thread: the last time each
+ * reading with its own meter time (an hourly gas value, a monthly peak) was
+ * dispatched, so that a value repeated in every telegram is dispatched once
+ * per new timestamp (collectd would log "Value too old" for every repeat). */
+struct sm_seen {
+	uint32_t name_hash[SM_MAX_READINGS];
+	cdtime_t time[SM_MAX_READINGS];
+	size_t n;
+};
+
 struct sm_plugin {
 	struct sm_config cfg;
+	struct sm_seen *seen;      /* one per meter, indexed like cfg.meters */
 	char error[1024];          /* first configuration error, reported by init */
 	struct sm_port *ports;
 	size_t nports;
@@ -114,10 +127,38 @@ static void sm_plugin_log(void *ctx, enum sm_log_level level, const char *msg)
 	plugin_log((int)level, PLUGIN " plugin: %s", msg);
 }
 
+static uint32_t name_hash(const char *s)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* True when the reading (with its own time t) was already dispatched at t. */
+static bool seen_before(struct sm_seen *seen, const char *name, cdtime_t t)
+{
+	uint32_t h = name_hash(name);
+	for (size_t i = 0; i < seen->n; i++) {
+		if (seen->name_hash[i] == h) {
+			if (t <= seen->time[i])
+				return true;
+			seen->time[i] = t;
+			return false;
+		}
+	}
+	if (seen->n < SM_MAX_READINGS) {
+		seen->name_hash[seen->n] = h;
+		seen->time[seen->n++] = t;
+	}
+	return false;
+}
+
 static void sm_plugin_emit(void *ctx, const struct sm_meter_cfg *m, const struct sm_reading_set *s,
 			   int64_t rx_ms, double interval_s)
 {
-	(void)ctx;
+	struct sm_plugin *p = ctx;
+	struct sm_seen *seen = &p->seen[m - p->cfg.meters];
 	for (size_t i = 0; i < s->n; i++) {
 		const struct sm_reading *r = &s->r[i];
 		const char *type = sm_kind_collectd_type(r->kind);
@@ -128,7 +169,10 @@ static void sm_plugin_emit(void *ctx, const struct sm_meter_cfg *m, const struct
 		value_t v = { .gauge = sm_decimal_to_double(r->raw, r->scale) };
 		vl.values = &v;
 		vl.values_len = 1;
-		vl.time = MS_TO_CDTIME_T((uint64_t)sm_reading_time(s, r, rx_ms, SM_TIME_WINDOW_MS));
+		int64_t t_ms = sm_reading_time(s, r, rx_ms, SM_TIME_WINDOW_MS);
+		vl.time = MS_TO_CDTIME_T((uint64_t)t_ms);
+		if (r->time_ms != 0 && r->time_ms == t_ms && seen_before(seen, r->name, vl.time))
+			continue;
 		if (interval_s > 0)
 			vl.interval = DOUBLE_TO_CDTIME_T(interval_s);
 		sstrncpy(vl.plugin, PLUGIN, sizeof vl.plugin);
@@ -166,6 +210,8 @@ static void sm_plugin_stop(struct sm_plugin *p)
 		}
 	free(p->readers);
 	p->readers = NULL;
+	free(p->seen);
+	p->seen = NULL;
 	if (p->ports)
 		sm_ports_free(p->ports, p->nports);
 	p->ports = NULL;
@@ -191,6 +237,7 @@ static int sm_plugin_init(void)
 		return -1;
 	}
 	if (sm_config_ports(&p->cfg, &p->ports, &p->nports) != SM_OK ||
+	    (p->seen = calloc(p->cfg.nmeters, sizeof *p->seen)) == NULL ||
 	    (p->readers = calloc(p->nports, sizeof *p->readers)) == NULL) {
 		ERROR(PLUGIN " plugin: out of memory");
 		return -1;
