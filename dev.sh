@@ -108,7 +108,9 @@ CONF
 summarise() {
 	python3 - "$@" <<'PY'
 import glob, os, re, sys
-p = f = s = 0
+p = int(os.environ.get("EXTRA_PASSED", "0"))
+f = int(os.environ.get("EXTRA_FAILED", "0"))
+s = 0
 for d in sys.argv[1:]:
     for trs in glob.glob(os.path.join(d, "**", "*.trs"), recursive=True):
         log = trs[:-4] + ".log"
@@ -148,15 +150,35 @@ test_all() {
 	say "make check (AddressSanitizer + UndefinedBehaviorSanitizer)"
 	( cd _build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		make -s -j"$jobs" check >/dev/null 2>&1 ) || rc=1
+	extra() { # extra NAME COMMAND...: one more counted check
+		local name=$1; shift
+		if "$@" >/tmp/sm-extra.log 2>&1; then
+			EXTRA_PASSED=$((EXTRA_PASSED + 1)); echo "PASS: $name" >&2
+		else
+			EXTRA_FAILED=$((EXTRA_FAILED + 1)); echo "FAIL: $name" >&2; tail -n 30 /tmp/sm-extra.log >&2
+		fi
+	}
+	EXTRA_PASSED=0 EXTRA_FAILED=0
 	say "make distcheck"
-	( cd _build && make -s distcheck >/dev/null 2>&1 ) || { rc=1; echo "distcheck: FAILED" >&2; }
+	extra "make distcheck" sh -c 'cd _build && make -s distcheck'
+	say "make install (DESTDIR)"
+	extra "make install puts smartmeter.so into collectd's plugin directory and smartmeter into bindir" \
+		sh -c 'rm -rf /tmp/sm-destdir && cd _build && make -s install DESTDIR=/tmp/sm-destdir &&
+		       test -f /tmp/sm-destdir/usr/lib/collectd/smartmeter.so && ! test -L /tmp/sm-destdir/usr/lib/collectd/smartmeter.so &&
+		       ! test -e /tmp/sm-destdir/usr/lib/collectd/smartmeter.la && test -x /tmp/sm-destdir/usr/local/bin/smartmeter &&
+		       test -f /tmp/sm-destdir/usr/local/share/man/man1/smartmeter.1 && test -f /tmp/sm-destdir/usr/local/share/man/man5/collectd-smartmeter.5'
+	say "configure --without-collectd"
+	extra "--without-collectd builds only the program" \
+		sh -c 'mkdir -p _build-nocd && cd _build-nocd && "$0/configure" -q --without-collectd --enable-werror && make -s -j2 >/dev/null &&
+		       test -x smartmeter && ! test -e .libs/smartmeter.so && ! grep -q "^collectd_plugin_LTLIBRARIES *= *smartmeter.la" Makefile' "$here"
+	export EXTRA_PASSED EXTRA_FAILED
 	for dir in _build _build-san; do
 		grep -l -E "^:test-result: (FAIL|ERROR)" $(find "$dir" -name '*.trs') 2>/dev/null | while read -r t; do
 			echo "---- ${t%.trs}.log" >&2
 			tail -n 40 "${t%.trs}.log" >&2
 		done
 	done
-	if [ $rc -ne 0 ] && ! grep -q -E "^:test-result: (FAIL|ERROR)" $(find _build _build-san -name '*.trs'); then
+	if [ $rc -ne 0 ] && [ "$EXTRA_FAILED" -eq 0 ] && ! grep -q -E "^:test-result: (FAIL|ERROR)" $(find _build _build-san -name '*.trs'); then
 		echo "build or distcheck failed" >&2
 		summarise _build _build-san || true
 		echo "0 passed, 1 failed"
