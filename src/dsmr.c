@@ -787,6 +787,12 @@ static enum sm_err put_decimal(struct sm_buf *b, int64_t raw, int exp10)
 {
 	char digits[64];
 	uint64_t mag = raw < 0 ? (uint64_t)0 - (uint64_t)raw : (uint64_t)raw;
+	/* meters and our parser take at most 18 significant digits: drop
+	 * fractional zeros that would exceed that */
+	while (exp10 < 0 && mag >= 1000000000000000000ULL && mag % 10 == 0) {
+		mag /= 10;
+		exp10++;
+	}
 	int nd = 0;
 	do {
 		digits[nd++] = (char)('0' + mag % 10);
