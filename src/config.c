@@ -772,7 +772,14 @@ enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *b
 		bool is_block = n->block || n->nchildren > 0;
 		if (!is_block || n->key == NULL || strcasecmp(n->key, "Meter") != 0) {
 			describe_node(n, d, sizeof(d));
-			set_err(err, errlen, "unknown %s: expected <Meter \"name\"> blocks here", d);
+			if (block->key == NULL) /* a whole file without <Plugin smartmeter> */
+				set_err(err, errlen,
+					"unknown %s: expected <Meter \"name\"> blocks, or a "
+					"<Plugin smartmeter> block holding them",
+					d);
+			else
+				set_err(err, errlen, "unknown %s: expected <Meter \"name\"> blocks here",
+					d);
 			return SM_E_CONFIG;
 		}
 		if (n->nvalues != 1 || n->values[0].type != SM_CV_STRING || n->values[0].s == NULL) {

@@ -55,8 +55,10 @@ void sm_cfg_node_free(struct sm_cfg_node *n); /* frees children and values, not 
  *
  * Details: text[0..n) need not be NUL-terminated and is never read beyond n.
  * Booleans are matched case-insensitively.  Inside quotes a backslash takes
- * the next character literally (as collectd does: "\q" is "q"); a string
- * must end on the line it starts.  Unquoted dotted IPv4 addresses (with an
+ * the next character literally (as collectd does: "\q" is "q"), and a
+ * backslash at the end of a line continues the string on the next line,
+ * whose leading blanks are dropped (collectd's multi-line strings); a bare
+ * line end inside quotes is an error.  Unquoted dotted IPv4 addresses (with an
  * optional :port) are strings, as in collectd.  Block names are matched
  * case-insensitively against their </closing> tag.  Limits: n at most
  * SM_CFG_MAX_TEXT bytes, blocks nested at most SM_CFG_MAX_DEPTH deep.

@@ -77,7 +77,7 @@ static void quote_bytes(const char *p, size_t n, char *out, size_t cap)
 	out[o++] = '"';
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)p[i];
-		if (i >= 40 || o + 6 >= cap) {
+		if (i >= 40 || o + 9 >= cap) { /* room for "...\"" and NUL */
 			out[o++] = '.';
 			out[o++] = '.';
 			out[o++] = '.';
@@ -140,14 +140,28 @@ static bool skip_space(struct lexer *lx)
 	}
 }
 
-/* A quoted string starting at the '"' under the cursor. */
+/* Length of a line end at q ("\n" or "\r\n"), 0 if none. */
+static size_t eol_len(const uint8_t *q, const uint8_t *end)
+{
+	if (q < end && *q == '\n')
+		return 1;
+	if (q + 1 < end && q[0] == '\r' && q[1] == '\n')
+		return 2;
+	return 0;
+}
+
+/*
+ * A quoted string starting at the '"' under the cursor.  A backslash takes
+ * the next character literally; a backslash at the end of a line continues
+ * the string on the next line without its leading blanks (as collectd does
+ * for long SQL statements).  A bare line end inside quotes is an error.
+ */
 static bool lex_string(struct lexer *lx, struct tok *t)
 {
 	struct sm_cur *c = &lx->cur;
 	c->p++; /* '"' */
-	/* First pass: find the end and the unescaped length. */
+	/* First pass: find the end; the bytes up to it bound the length. */
 	const uint8_t *start = c->p;
-	size_t len = 0;
 	const uint8_t *q = start;
 	for (;;) {
 		if (q >= c->end || *q == '\n') {
@@ -161,7 +175,12 @@ static bool lex_string(struct lexer *lx, struct tok *t)
 		if (*q == '"')
 			break;
 		if (*q == '\\') {
-			if (q + 1 >= c->end || q[1] == '\n' || (q[1] == '\r' && q + 2 < c->end && q[2] == '\n')) {
+			size_t el = eol_len(q + 1, c->end);
+			if (el > 0) {
+				q += 1 + el;
+				continue;
+			}
+			if (q + 1 >= c->end) {
 				lex_error(lx, t->line, "unterminated string");
 				return false;
 			}
@@ -172,17 +191,26 @@ static bool lex_string(struct lexer *lx, struct tok *t)
 			q++;
 		}
 		q++;
-		len++;
 	}
-	char *s = malloc(len + 1);
+	char *s = malloc((size_t)(q - start) + 1);
 	if (s == NULL) {
 		nomem(lx);
 		return false;
 	}
 	size_t o = 0;
 	for (const uint8_t *r = start; r < q; r++) {
-		if (*r == '\\')
+		if (*r == '\\') {
+			size_t el = eol_len(r + 1, q);
+			if (el > 0) {
+				lx->line++;
+				r += el + 1;
+				while (r < q && (*r == ' ' || *r == '\t'))
+					r++;
+				r--; /* the loop's r++ */
+				continue;
+			}
 			r++;
+		}
 		s[o++] = (char)*r;
 	}
 	s[o] = '\0';

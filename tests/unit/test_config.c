@@ -480,6 +480,32 @@ static void test_parse_booleans(void **state)
 	sm_cfg_node_free(&root);
 }
 
+static void test_parse_multiline_strings(void **state)
+{
+	(void)state;
+	/* As in collectd's postgresql_default.conf. */
+	static const char text[] = "<Query backends>\n"
+				   "\tStatement \"SELECT count(*) AS count \\\n"
+				   "\t\tFROM pg_stat_activity \\\r\n"
+				   "   \t\tWHERE datname = $1;\"\n"
+				   "\tParam database\n"
+				   "</Query>\n"
+				   "A \"x\\\n\"\n"
+				   "B \"\\\n\\\n\"\n";
+	struct sm_cfg_node root;
+	parse_ok(text, &root);
+	const struct sm_cfg_node *q = child(&root, 0);
+	assert_str_value(child(q, 0), 0,
+			 "SELECT count(*) AS count FROM pg_stat_activity WHERE datname = $1;");
+	assert_int_equal(child(q, 0)->line, 2);
+	assert_int_equal(child(q, 1)->line, 5);
+	assert_str_value(child(&root, 1), 0, "x");
+	assert_int_equal(child(&root, 1)->line, 7);
+	assert_str_value(child(&root, 2), 0, "");
+	assert_int_equal(child(&root, 2)->line, 9);
+	sm_cfg_node_free(&root);
+}
+
 static void test_parse_continuation_and_line_ends(void **state)
 {
 	(void)state;
@@ -514,7 +540,8 @@ static void test_parse_syntax_errors(void **state)
 	parse_fails("A 1\nB 2\nC \"abc\n", "x.conf:3: unterminated string");
 	parse_fails("A \"abc", "x.conf:1: unterminated string");
 	parse_fails("A \"abc\\", "x.conf:1: unterminated string");
-	parse_fails("\nA \"abc\\\nd\"\n", "x.conf:2: unterminated string");
+	parse_fails("\nA \"abc\\\nd\n", "x.conf:2: unterminated string");
+	parse_fails("A \"abc\\\n", "x.conf:1: unterminated string");
 	parse_fails("A 1\n  B \\ 2\n",
 		    "x.conf:2: '\\' outside quotes must end the line (line continuation)");
 	parse_fails("A 1 \\", "x.conf:1: '\\' outside quotes must end the line (line continuation)");
@@ -637,6 +664,10 @@ static void test_parse_misc(void **state)
 	parse_fails("Listen 1.2.3.256\n",
 		    "x.conf:1: unexpected \"1.2.3.256\" (quote values that contain characters other "
 		    "than letters, digits and '_')");
+	/* Unprintable bytes are escaped, and the message stays bounded. */
+	parse_fails("A \x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\n",
+		    "x.conf:1: unexpected \"\\x01\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff...\" "
+		    "(quote values that contain characters other than letters, digits and '_')");
 	/* Long offending words are cut in the message. */
 	parse_fails("A aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/\n",
 		    "x.conf:1: unexpected \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" (quote values "
@@ -946,9 +977,13 @@ static void test_tree_errors(void **state)
 	load_fails("<Plugin smartmeter>\n<RegisterMap \"m\">\n</RegisterMap>\n</Plugin>\n",
 		   "unknown block <RegisterMap> (line 2): expected <Meter \"name\"> blocks here");
 	load_fails("LoadPlugin csv\n" METER("a", DSMR_USB0),
-		   "unknown option \"LoadPlugin\" (line 1): expected <Meter \"name\"> blocks here");
+		   "unknown option \"LoadPlugin\" (line 1): expected <Meter \"name\"> blocks, or a "
+		   "<Plugin smartmeter> block holding them");
 	load_fails("Meter \"a\"\n",
-		   "unknown option \"Meter\" (line 1): expected <Meter \"name\"> blocks here");
+		   "unknown option \"Meter\" (line 1): expected <Meter \"name\"> blocks, or a "
+		   "<Plugin smartmeter> block holding them");
+	load_fails("<Plugin smartmeter>\n<Meter \"a\">\n</Meter>\n<Plugin x>\n</Plugin>\n</Plugin>\n",
+		   "unknown block <Plugin> (line 4): expected <Meter \"name\"> blocks here");
 	load_fails("<Meter>\n</Meter>\n",
 		   "<Meter> (line 1): expected one string argument (the meter name), got 0 values");
 	load_fails("<Meter a b>\n</Meter>\n",
@@ -1293,6 +1328,7 @@ int main(void)
 		cmocka_unit_test(test_parse_numbers),
 		cmocka_unit_test(test_parse_number_function),
 		cmocka_unit_test(test_parse_booleans),
+		cmocka_unit_test(test_parse_multiline_strings),
 		cmocka_unit_test(test_parse_continuation_and_line_ends),
 		cmocka_unit_test(test_parse_syntax_errors),
 		cmocka_unit_test(test_parse_nul_bytes),
