@@ -79,6 +79,11 @@ enum sm_err sm_cfg_parse(const char *text, size_t n, const char *filename,
  * root.  NULL only when root is NULL.
  */
 const struct sm_cfg_node *sm_cfg_find_smartmeter(const struct sm_cfg_node *root);
+/* The top-level <Plugin smartmeter> block after prev (NULL: the first one),
+ * or NULL when there is none: collectd hands every such block to the plugin,
+ * and a file read by the program may hold several as well. */
+const struct sm_cfg_node *sm_cfg_next_smartmeter(const struct sm_cfg_node *root,
+						 const struct sm_cfg_node *prev);
 
 /*
  * A number as the parser reads it: the whole of p[0..n) must be [+-] then

@@ -814,16 +814,27 @@ enum sm_err sm_cfg_parse(const char *text, size_t n, const char *filename,
 	return SM_OK;
 }
 
-const struct sm_cfg_node *sm_cfg_find_smartmeter(const struct sm_cfg_node *root)
+static bool is_smartmeter_block(const struct sm_cfg_node *c)
+{
+	return c->key != NULL && strcasecmp(c->key, "Plugin") == 0 && c->nvalues >= 1 &&
+	       c->values[0].type == SM_CV_STRING && c->values[0].s != NULL &&
+	       strcasecmp(c->values[0].s, "smartmeter") == 0;
+}
+
+const struct sm_cfg_node *sm_cfg_next_smartmeter(const struct sm_cfg_node *root,
+						 const struct sm_cfg_node *prev)
 {
 	if (root == NULL)
 		return NULL;
-	for (size_t i = 0; i < root->nchildren; i++) {
-		const struct sm_cfg_node *c = &root->children[i];
-		if (c->key != NULL && strcasecmp(c->key, "Plugin") == 0 && c->nvalues >= 1 &&
-		    c->values[0].type == SM_CV_STRING && c->values[0].s != NULL &&
-		    strcasecmp(c->values[0].s, "smartmeter") == 0)
-			return c;
-	}
-	return root;
+	size_t i = prev == NULL ? 0 : (size_t)(prev - root->children) + 1;
+	for (; i < root->nchildren; i++)
+		if (is_smartmeter_block(&root->children[i]))
+			return &root->children[i];
+	return NULL;
+}
+
+const struct sm_cfg_node *sm_cfg_find_smartmeter(const struct sm_cfg_node *root)
+{
+	const struct sm_cfg_node *c = sm_cfg_next_smartmeter(root, NULL);
+	return c != NULL ? c : root;
 }

@@ -56,11 +56,17 @@ static int load_config_file(struct sm_config *cfg, const char *path)
 		sm_cli_log(SM_LOG_ERROR, "%s", err);
 		goto out;
 	}
-	const struct sm_cfg_node *block = sm_cfg_find_smartmeter(&root);
-	if (sm_config_from_tree(cfg, block, err, sizeof err) != SM_OK) {
-		sm_cli_log(SM_LOG_ERROR, "%s: %s", path, err);
-		goto out;
-	}
+	/* Every <Plugin smartmeter> block, as collectd would read them; a file
+	 * without one holds bare <Meter> blocks. */
+	const struct sm_cfg_node *block = sm_cfg_next_smartmeter(&root, NULL);
+	if (block == NULL)
+		block = &root;
+	do {
+		if (sm_config_from_tree(cfg, block, err, sizeof err) != SM_OK) {
+			sm_cli_log(SM_LOG_ERROR, "%s: %s", path, err);
+			goto out;
+		}
+	} while (block != &root && (block = sm_cfg_next_smartmeter(&root, block)) != NULL);
 	rc = 0;
 out:
 	sm_cfg_node_free(&root);
