@@ -304,12 +304,13 @@ static bool looks_like_timestamp(const struct sm_ot_group *g)
 	return true;
 }
 
-/* Timestamp of a group; 0 when absent or invalid (1970-01-01 counts as
- * invalid: meters send it for "no reading"). */
+/* Timestamp of a group; 0 when absent or invalid.  Years 70..99 are
+ * invalid too: DSMR years are 2000+YY, and meters without a valid clock or
+ * reading send their zero time "700101010000W" (1970). */
 static int64_t group_time(const struct sm_ot_group *g)
 {
 	int64_t ms = 0;
-	if (!sm_ot_timestamp(g->val, g->val_n, &ms) || ms <= 0)
+	if (g->val_n < 2 || g->val[0] >= '7' || !sm_ot_timestamp(g->val, g->val_n, &ms) || ms <= 0)
 		return 0;
 	return ms;
 }
