@@ -799,13 +799,15 @@ static enum sm_err put_decimal(struct sm_buf *b, int64_t raw, int exp10)
 		digits[nd++] = (char)('0' + mag % 10);
 		mag /= 10;
 	} while (mag != 0 && nd < 40);
+	/* digits before the point that a parser counts, with the zeros a
+	 * positive exponent appends: more than 18 cannot be read back */
+	if (nd + (exp10 > 0 ? exp10 : 0) > 18)
+		return SM_E_RANGE;
 	char txt[96];
 	size_t t = 0;
 	if (raw < 0)
 		txt[t++] = '-';
 	if (exp10 >= 0) {
-		if (exp10 > 30)
-			return SM_E_RANGE;
 		for (int i = nd - 1; i >= 0; i--)
 			txt[t++] = digits[i];
 		for (int i = 0; i < exp10; i++)

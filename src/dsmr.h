@@ -103,7 +103,8 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
  * the EU summer time rule).  A NUL is written after the telegram, so cap
  * must exceed it by one byte.  Returns SM_OK and *outlen, SM_E_FULL, or
  * SM_E_SYNTAX for a header or text that cannot be sent ('(', ')' or control
- * characters) or SM_E_RANGE for a time outside 2000..2099.
+ * characters) or SM_E_RANGE for a time outside 2000..2099 or a value that
+ * needs more than 18 digits in the unit written.
  */
 enum sm_err sm_dsmr_encode(const struct sm_reading_set *s, const char *header, bool with_crc,
 			   uint8_t *out, size_t cap, size_t *outlen);

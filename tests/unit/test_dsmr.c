@@ -1119,6 +1119,21 @@ static void test_encode_limits(void **state)
 	check_value(out, "1-0:1.7.0", NULL, -5, -1, SM_UNIT_W, 0);
 	free(tel);
 
+	/* a value that needs more than 18 digits in kW cannot be written (fuzz finding) */
+	sm_set_clear(in);
+	num(in, 1, 0, 2, 7, 0, 3031323334356363380LL, 5, SM_UNIT_W, 0);
+	static uint8_t big[256];
+	assert_int_equal(sm_dsmr_encode(in, "FUZ5", true, big, sizeof big, &n), SM_E_RANGE);
+	sm_set_clear(in);
+	num(in, 1, 0, 2, 7, 0, 999999999999999999LL, 0, SM_UNIT_WH, 0);
+	num(in, 1, 0, 2, 8, 0, 5, -30, SM_UNIT_WH, 0);
+	assert_int_equal(sm_dsmr_encode(in, "FUZ5", true, big, sizeof big, &n), SM_OK);
+	assert_non_null(strstr((const char *)big, "(999999999999999.999*kWh)"));
+	assert_non_null(strstr((const char *)big, "(0.000000000000000000000000000000005*kWh)"));
+	assert_int_equal(frame_decode(big, n, false, out, NULL, NULL, NULL), SM_READINGS);
+	check_value(out, "1-0:2.7.0", NULL, 999999999999999999LL, 0, SM_UNIT_WH, 0);
+	check_value(out, "1-0:2.8.0", NULL, 5, -30, SM_UNIT_WH, 0);
+
 	/* texts the wire cannot carry; a buffer too small */
 	static uint8_t buf[64];
 	sm_set_clear(in);
