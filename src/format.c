@@ -152,26 +152,12 @@ enum sm_err sm_format_influx(struct sm_buf *b, const char *meter, const struct s
 	return rollback(b, mark, e);
 }
 
-/* ISO 8601 UTC from unix ms, for the text table (days-to-civil, no libc tz). */
+/* ISO 8601 UTC from unix ms, for the text table. */
 static enum sm_err add_iso_time(struct sm_buf *b, int64_t ms)
 {
-	int64_t secs = ms >= 0 ? ms / 1000 : (ms - 999) / 1000;
-	int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
-	int64_t sod = secs - days * 86400;
-	int64_t z = days + 719468;
-	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t y = yoe + era * 400;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	int64_t d = doy - (153 * mp + 2) / 5 + 1;
-	int64_t m = mp < 10 ? mp + 3 : mp - 9;
-	if (m <= 2)
-		y++;
-	return sm_buf_addf(b, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lldZ", (long long)y, (long long)m,
-			   (long long)d, (long long)(sod / 3600), (long long)(sod / 60 % 60),
-			   (long long)(sod % 60));
+	struct sm_civil c;
+	sm_ms_to_civil(ms, 0, &c);
+	return sm_buf_addf(b, "%04d-%02d-%02dT%02d:%02d:%02dZ", c.year, c.month, c.day, c.hour, c.min, c.sec);
 }
 
 enum sm_err sm_format_text_row(struct sm_buf *b, const char *meter, const struct sm_reading_set *s,

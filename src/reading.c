@@ -253,6 +253,56 @@ bool sm_civil_to_ms(int year, int month, int day, int hour, int min, int sec,
 	return true;
 }
 
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+void sm_ms_to_civil(int64_t unix_ms, int utc_offset_min, struct sm_civil *out)
+{
+	int64_t secs = floor_div(unix_ms, 1000) + (int64_t)utc_offset_min * 60;
+	int64_t days = floor_div(secs, 86400);
+	int64_t sod = secs - days * 86400;
+	/* days since 1970-01-01 -> proleptic Gregorian date, in 400-year eras
+	 * counted from 0000-03-01 (so the leap day ends a year) */
+	int64_t z = days + 719468;
+	int64_t era = floor_div(z, 146097);
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t m = mp < 10 ? mp + 3 : mp - 9;
+	out->year = (int)(yoe + era * 400 + (m <= 2));
+	out->month = (int)m;
+	out->day = (int)(doy - (153 * mp + 2) / 5 + 1);
+	out->hour = (int)(sod / 3600);
+	out->min = (int)(sod / 60 % 60);
+	out->sec = (int)(sod % 60);
+}
+
+/* Unix seconds of the last Sunday of a 31-day month at 01:00 UTC. */
+static int64_t last_sunday_0100(int year, int month)
+{
+	int64_t ms = 0;
+	sm_civil_to_ms(year, month, 31, 1, 0, 0, 0, &ms);
+	int64_t days = floor_div(ms, 86400000);
+	int64_t wd = days + 4 - floor_div(days + 4, 7) * 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
+	return (days - wd) * 86400 + 3600;
+}
+
+int sm_cet_offset(int64_t unix_ms, char *letter)
+{
+	struct sm_civil c;
+	int64_t s = floor_div(unix_ms, 1000);
+	sm_ms_to_civil(unix_ms, 0, &c);
+	bool summer = c.year >= 1970 && c.year <= 2099 && s >= last_sunday_0100(c.year, 3) &&
+		      s < last_sunday_0100(c.year, 10);
+	if (letter != NULL)
+		*letter = summer ? 'S' : 'W';
+	return summer ? 120 : 60;
+}
+
 static bool plausible(int64_t t, int64_t rx_ms, int64_t window_ms)
 {
 	if (t == 0)

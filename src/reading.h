@@ -103,6 +103,20 @@ double sm_decimal_to_double(int64_t raw, int8_t scale);
  */
 bool sm_civil_to_ms(int year, int month, int day, int hour, int min, int sec,
 		    int utc_offset_min, int64_t *out_ms);
+/* Civil time fields (proleptic Gregorian). */
+struct sm_civil {
+	int year, month, day, hour, min, sec;
+};
+/* Unix ms to the civil time at utc_offset_min east of UTC (the inverse of
+ * sm_civil_to_ms; any int64 input, no range check). */
+void sm_ms_to_civil(int64_t unix_ms, int utc_offset_min, struct sm_civil *out);
+/*
+ * Central European time as DSMR and most European meters keep it: CEST
+ * (UTC+2, letter 'S') from the last Sunday of March 01:00 UTC to the last
+ * Sunday of October 01:00 UTC, else CET (UTC+1, 'W').  Returns the offset
+ * in minutes; *letter (may be NULL) gets 'S' or 'W'.
+ */
+int sm_cet_offset(int64_t unix_ms, char *letter);
 /*
  * The time a reading is reported with: its own time, else the set's meter
  * time, else rx_ms.  A meter time is used only when plausible: when

@@ -35,38 +35,6 @@ static void simulate_help(FILE *f)
 	      f);
 }
 
-/* EU summer time: from the last Sunday of March 01:00 UTC to the last
- * Sunday of October 01:00 UTC.  DSMR meters stamp local CET/CEST time. */
-static int last_sunday_utc(int year, int month, int64_t *out_s)
-{
-	int64_t ms;
-	/* the last day of the month, then back to Sunday */
-	int day = 31;
-	if (!sm_civil_to_ms(year, month, day, 1, 0, 0, 0, &ms))
-		return -1;
-	int64_t days = ms / 86400000; /* days since 1970-01-01 (a Thursday) */
-	int wd = (int)((days + 4) % 7); /* 0 = Sunday */
-	*out_s = ms / 1000 - (int64_t)wd * 86400;
-	return 0;
-}
-
-static int cet_offset_min(int64_t unix_ms, char *letter)
-{
-	int64_t s = unix_ms / 1000, start = 0, end = 0;
-	int64_t days = s / 86400;
-	/* year of the date (civil from days), good enough from 1970 to 2099 */
-	int year = 1970;
-	int64_t ms;
-	while (year < 2099 && sm_civil_to_ms(year + 1, 1, 1, 0, 0, 0, 0, &ms) && ms / 86400000 <= days)
-		year++;
-	if (last_sunday_utc(year, 3, &start) == 0 && last_sunday_utc(year, 10, &end) == 0 && s >= start && s < end) {
-		*letter = 'S';
-		return 120;
-	}
-	*letter = 'W';
-	return 60;
-}
-
 struct frame {
 	uint8_t *p;
 	size_t n;
@@ -141,7 +109,7 @@ static enum sm_err model_telegram(struct model *md, int64_t now_ms, uint8_t *out
 	md->gas_m3 += 0.0002 * dt_h * 3600.0 / 10.0;
 
 	char letter;
-	int off = cet_offset_min(now_ms, &letter);
+	int off = sm_cet_offset(now_ms, &letter);
 	sm_set_clear(s);
 	struct num {
 		uint8_t g[5];
@@ -418,7 +386,7 @@ int sm_cmd_simulate(int argc, char **argv)
 				struct frame *fr = &frames[next++ % nframes];
 				char letter;
 				int64_t wall = sm_now_ms();
-				int off = cet_offset_min(wall, &letter);
+				int off = sm_cet_offset(wall, &letter);
 				memcpy(buf, fr->p, fr->n);
 				len = fr->n;
 				if (sm_dsmr_restamp(buf, len, sizeof buf - 2, &len, wall, off, letter) != SM_OK)

@@ -556,6 +556,60 @@ static void test_set_full(void **state)
 	free(s);
 }
 
+static void test_ms_to_civil_round_trip(void **state)
+{
+	(void)state;
+	struct sm_civil c;
+	int64_t back = 0;
+	sm_ms_to_civil(0, 0, &c);
+	assert_int_equal(c.year, 1970);
+	assert_int_equal(c.month, 1);
+	assert_int_equal(c.day, 1);
+	sm_ms_to_civil(1732190000000LL, 60, &c); /* 2024-11-21 11:53:20 UTC */
+	assert_int_equal(c.year, 2024);
+	assert_int_equal(c.month, 11);
+	assert_int_equal(c.day, 21);
+	assert_int_equal(c.hour, 12);
+	assert_int_equal(c.min, 53);
+	assert_int_equal(c.sec, 20);
+	/* every day from 1970 to 2099 at a few offsets: inverse of sm_civil_to_ms */
+	for (int64_t ms = 0; ms < 4102444800000LL; ms += 86400000LL * 7 + 3723000) {
+		for (int off = -120; off <= 120; off += 60) {
+			sm_ms_to_civil(ms, off, &c);
+			if (c.year < 1970 || c.year > 2099)
+				continue; /* outside sm_civil_to_ms's range */
+			assert_true(sm_civil_to_ms(c.year, c.month, c.day, c.hour, c.min, c.sec, off, &back));
+			assert_int_equal(back, ms - ms % 1000);
+		}
+	}
+	sm_ms_to_civil(-1, 0, &c); /* one ms before the epoch */
+	assert_int_equal(c.year, 1969);
+	assert_int_equal(c.month, 12);
+	assert_int_equal(c.day, 31);
+	assert_int_equal(c.sec, 59);
+}
+
+static void test_cet_offset(void **state)
+{
+	(void)state;
+	char l = 0;
+	int64_t ms;
+	/* 2026: CEST from 29 March 01:00 UTC to 25 October 01:00 UTC */
+	assert_true(sm_civil_to_ms(2026, 3, 29, 0, 59, 59, 0, &ms));
+	assert_int_equal(sm_cet_offset(ms, &l), 60);
+	assert_int_equal(l, 'W');
+	assert_true(sm_civil_to_ms(2026, 3, 29, 1, 0, 0, 0, &ms));
+	assert_int_equal(sm_cet_offset(ms, &l), 120);
+	assert_int_equal(l, 'S');
+	assert_true(sm_civil_to_ms(2026, 10, 25, 0, 59, 59, 0, &ms));
+	assert_int_equal(sm_cet_offset(ms, NULL), 120);
+	assert_true(sm_civil_to_ms(2026, 10, 25, 1, 0, 0, 0, &ms));
+	assert_int_equal(sm_cet_offset(ms, &l), 60);
+	assert_int_equal(l, 'W');
+	assert_true(sm_civil_to_ms(2024, 7, 1, 12, 0, 0, 0, &ms));
+	assert_int_equal(sm_cet_offset(ms, NULL), 120);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +623,8 @@ int main(void)
 		cmocka_unit_test(test_set_basic),
 		cmocka_unit_test(test_set_unit_text),
 		cmocka_unit_test(test_set_full),
+		cmocka_unit_test(test_ms_to_civil_round_trip),
+		cmocka_unit_test(test_cet_offset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
