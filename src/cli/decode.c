@@ -101,14 +101,7 @@ int sm_cmd_decode(int argc, char **argv)
 
 	/* The meter name must be known before options are applied: scan first. */
 	/* The meter is created before its options are applied: find its name first. */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
-			name = argv[++i];
-		else if (strncmp(argv[i], "--name=", 7) == 0)
-			name = argv[i] + 7;
-	}
+	name = sm_cli_prescan_name(argc, argv, name);
 	sm_cli_opts_init(&o, cmd_opts, sizeof cmd_opts / sizeof cmd_opts[0]);
 	sm_config_init(&cfg);
 	if (sm_config_add_meter(&cfg, name, &m, err, sizeof err) != SM_OK) {

@@ -40,3 +40,17 @@ int sm_cli_short_flag(struct sm_meter_cfg *m, int c, const char *arg)
 	}
 	return 0;
 }
+
+const char *sm_cli_prescan_name(int argc, char **argv, const char *dflt)
+{
+	const char *name = dflt;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
+			name = argv[++i];
+		else if (strncmp(argv[i], "--name=", 7) == 0)
+			name = argv[i] + 7;
+	}
+	return name;
+}

@@ -20,4 +20,8 @@ int sm_cli_meter_flag(struct sm_meter_cfg *m, int val, const char *arg);
 /* -p PROTOCOL / -d DEVICE. */
 int sm_cli_short_flag(struct sm_meter_cfg *m, int c, const char *arg);
 
+/* The value of --name NAME / --name=NAME in argv (the last one wins), or
+ * dflt: the meter must exist before getopt applies its other flags. */
+const char *sm_cli_prescan_name(int argc, char **argv, const char *dflt);
+
 #endif

@@ -119,14 +119,7 @@ int sm_cmd_read(int argc, char **argv)
 	sigset_t sigs;
 
 	/* The meter is created before its options are applied: find its name first. */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc)
-			name = argv[++i];
-		else if (strncmp(argv[i], "--name=", 7) == 0)
-			name = argv[i] + 7;
-	}
+	name = sm_cli_prescan_name(argc, argv, name);
 	sm_cli_opts_init(&o, cmd_opts, sizeof cmd_opts / sizeof cmd_opts[0]);
 	sm_config_init(&cfg);
 	optind = 1;
