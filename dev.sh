@@ -143,10 +143,10 @@ test_all() {
 	export SM_SHARED="${SM_SHARED:-$(cd "$here/.." && pwd)/shared}"
 	[ -d "$SM_SHARED/fixtures" ] || say "no shared fixtures at $SM_SHARED: fixture tests will be skipped"
 	local rc=0
-	build _build --enable-werror
+	build _build --enable-werror || { echo "build failed" >&2; echo "0 passed, 1 failed"; return 1; }
 	say "make check"
 	( cd _build && make -s -j"$jobs" check >/dev/null 2>&1 ) || rc=1
-	build _build-san --enable-werror --enable-sanitizers CC=clang
+	build _build-san --enable-werror --enable-sanitizers CC=clang || { echo "sanitizer build failed" >&2; echo "0 passed, 1 failed"; return 1; }
 	say "make check (AddressSanitizer + UndefinedBehaviorSanitizer)"
 	( cd _build-san && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		make -s -j"$jobs" check >/dev/null 2>&1 ) || rc=1
@@ -172,17 +172,17 @@ test_all() {
 		sh -c 'mkdir -p _build-nocd && cd _build-nocd && "$0/configure" -q --without-collectd --enable-werror && make -s -j2 >/dev/null &&
 		       test -x smartmeter && ! test -e .libs/smartmeter.so && ! grep -q "^collectd_plugin_LTLIBRARIES *= *smartmeter.la" Makefile' "$here"
 	export EXTRA_PASSED EXTRA_FAILED
-	for dir in _build _build-san; do
-		grep -l -E "^:test-result: (FAIL|ERROR)" $(find "$dir" -name '*.trs') 2>/dev/null | while read -r t; do
-			echo "---- ${t%.trs}.log" >&2
-			tail -n 40 "${t%.trs}.log" >&2
-		done
+	# show the end of every failed test's log
+	local failed_logs
+	failed_logs=$(grep -l -E "^:test-result: (FAIL|ERROR)" $(find _build _build-san -name '*.trs') 2>/dev/null || true)
+	for t in $failed_logs; do
+		echo "---- ${t%.trs}.log" >&2
+		tail -n 40 "${t%.trs}.log" >&2 || true
 	done
-	if [ $rc -ne 0 ] && [ "$EXTRA_FAILED" -eq 0 ] && ! grep -q -E "^:test-result: (FAIL|ERROR)" $(find _build _build-san -name '*.trs'); then
-		echo "build or distcheck failed" >&2
-		summarise _build _build-san || true
-		echo "0 passed, 1 failed"
-		return 1
+	if [ $rc -ne 0 ] && [ "$EXTRA_FAILED" -eq 0 ] && [ -z "$failed_logs" ]; then
+		echo "a build failed before its tests could run" >&2
+		EXTRA_FAILED=1
+		export EXTRA_FAILED
 	fi
 	summarise _build _build-san || rc=1
 	return $rc
