@@ -294,6 +294,7 @@ static int sm_plugin_read(void)
 			dispatch_counter(m->name, "errors", "auth", st.auth);
 			dispatch_counter(m->name, "errors", "timeout", st.timeout);
 			dispatch_counter(m->name, "errors", "reconnect", st.reconnect);
+			dispatch_counter(m->name, "errors", "unchecked", st.unchecked);
 		}
 	}
 	return 0;

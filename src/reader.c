@@ -63,6 +63,7 @@ struct meter {
 	int64_t stall_ref;
 	bool stalled;
 	struct sm_logrl rl_crc, rl_decode, rl_auth, rl_stall;
+	struct sm_logrl rl_unchecked; /* frames accepted by IgnoreChecksum: warned, rate limited */
 };
 
 struct sm_reader {
@@ -293,8 +294,14 @@ static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_fee
 		       int64_t now, int64_t now_ms)
 {
 	atomic_fetch_add(&m->frames, 1);
-	if (info->check == SM_CHECK_IGNORED)
+	if (info->check == SM_CHECK_IGNORED) {
+		uint64_t since;
 		atomic_fetch_add(&m->unchecked, 1);
+		if (sm_logrl_fail(&m->rl_unchecked, now_ms, &since))
+			rlog(r, SM_LOG_WARNING,
+			     "meter \"%s\" (%s): %" PRIu64 " %s with a wrong checksum accepted (IgnoreChecksum)",
+			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
+	}
 	if (info->bad_lines > 0)
 		atomic_fetch_add(&m->decode, info->bad_lines);
 	atomic_store(&m->last_frame_ms, now_ms);
