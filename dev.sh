@@ -161,6 +161,10 @@ test_all() {
 	EXTRA_PASSED=0 EXTRA_FAILED=0
 	say "make distcheck"
 	extra "make distcheck" sh -c 'cd _build && make -s distcheck'
+	say "valgrind: the threaded reader"
+	extra "test_reader under valgrind (memcheck, no errors, no definite leaks)" \
+		sh -c 'cd _build && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+		       ./tests/unit/test_reader'
 	say "make install (DESTDIR)"
 	extra "make install puts smartmeter.so into collectd's plugin directory and smartmeter into bindir" \
 		sh -c 'rm -rf /tmp/sm-destdir && cd _build && make -s install DESTDIR=/tmp/sm-destdir &&
