@@ -95,6 +95,7 @@ static enum sm_err framer_complete(struct sm_dsmr_framer *f, struct sm_frame *fr
 	}
 	frame->p = f->buf;
 	frame->n = n;
+	frame->unterminated = false;
 	if (digits == 0) {
 		frame->check = SM_CHECK_ABSENT;
 		return SM_FRAME;
@@ -249,8 +250,17 @@ enum sm_err sm_dsmr_framer_flush(struct sm_dsmr_framer *f, struct sm_frame *fram
 	case ST_CRC:
 	case ST_LF:
 		return framer_complete(f, frame, diag);
-	case ST_BODY:
-	case ST_BODY_LS: {
+	case ST_BODY_LS:
+		/* Ended after a complete line but without "!": some DSMR 2.2
+		 * meters never send it.  Hand it out as unterminated; the
+		 * decoder rejects it unless it is a telegram without CRC. */
+		f->state = ST_IDLE;
+		frame->p = f->buf;
+		frame->n = f->len;
+		frame->check = SM_CHECK_ABSENT;
+		frame->unterminated = true;
+		return SM_FRAME;
+	case ST_BODY: {
 		size_t n = f->len;
 		f->state = ST_IDLE;
 		diag_set(diag, "telegram truncated: input ended after %zu bytes, before the '!'", n);
@@ -673,6 +683,14 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
 	if (d.pending)
 		d.bad++;
 
+	if (frame->unterminated && (d.version >= 40 || d.pending || out->n == 0)) {
+		diag_set(diag, "telegram truncated: it ended without its '!' line%s",
+			 d.version >= 40 ? " and its version requires one with a CRC" : "");
+		sm_set_clear(out);
+		if (bad_lines)
+			*bad_lines = d.bad;
+		return SM_E_TRUNCATED;
+	}
 	if (frame->check == SM_CHECK_ABSENT && d.version >= 40) {
 		diag_set(diag, "telegram declares DSMR %d.%d but carries no CRC", d.version / 10,
 			 d.version % 10);

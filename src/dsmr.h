@@ -32,8 +32,12 @@
  * feed, flush or reset.
  * flush: a telegram that ended with "!" and is waiting for a possible CRC
  * or line end is completed (SM_FRAME, check ABSENT or OK for a CRC not
- * followed by CR LF); anything else pending is dropped (SM_E_TRUNCATED if a
- * telegram was open, SM_NEED_MORE if nothing was pending).
+ * followed by CR LF); a telegram that ended after a complete line but has
+ * no "!" line (some DSMR 2.2 meters never send one) is handed out as
+ * SM_FRAME with frame->unterminated set and check ABSENT (the decoder
+ * rejects it as SM_E_TRUNCATED unless it is a telegram of a version without
+ * CRC); a telegram cut inside a line is dropped (SM_E_TRUNCATED);
+ * SM_NEED_MORE if nothing was pending.
  */
 #ifndef SM_DSMR_H
 #define SM_DSMR_H
@@ -83,8 +87,11 @@ enum sm_err sm_dsmr_framer_flush(struct sm_dsmr_framer *f, struct sm_frame *fram
  * dsmr.c), 0-0:1.0.0 as the set's meter time.  Lines that cannot be
  * parsed are skipped and counted in *bad_lines (an invalid timestamp costs
  * only that timestamp).  Telegrams that declare version >= 4.0 (1-3:0.2.8 or
- * 0-0:96.1.4) but have no CRC are rejected (SM_E_NO_CRC).
- * Returns SM_READINGS, SM_E_EMPTY (no reading at all), SM_E_NO_CRC, or
+ * 0-0:96.1.4) but have no CRC are rejected (SM_E_NO_CRC); an unterminated
+ * frame (see flush) of such a version, or one that stops in the middle of a
+ * DSMR 2.2/3 gas value, is rejected as SM_E_TRUNCATED.
+ * Returns SM_READINGS, SM_E_EMPTY (no reading at all), SM_E_NO_CRC,
+ * SM_E_TRUNCATED, or
  * SM_E_FULL (set full: the readings that fit are kept and returned anyway
  * as SM_READINGS with *bad_lines counting the rest).
  * out->names is filled from 24.1.0 lines and sm_set_finish() is called.

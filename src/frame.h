@@ -4,6 +4,7 @@
 #ifndef SM_FRAME_H
 #define SM_FRAME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,10 @@ struct sm_frame {
 	const uint8_t *p; /* borrowed from the framer: valid until its next feed/reset */
 	size_t n;
 	enum sm_check check;
+	bool unterminated; /* ended by silence or the end of input, not by the
+			      protocol's end marker (DSMR: a telegram without
+			      its '!' line, as some DSMR 2.2 meters send):
+			      the decoder decides whether that is acceptable */
 };
 
 /* Details of a rejected frame, for logs and `decode` (pure text, no I/O). */

@@ -55,6 +55,21 @@ static void log_ev(struct evlog *l, enum sm_err rc, const struct sm_frame *fr,
 	struct ev *e = &l->e[l->n++];
 	memset(e, 0, sizeof *e);
 	e->rc = rc;
+	if (rc == SM_FRAME && fr->unterminated) {
+		/* A telegram without its '!' line is only a telegram if the
+		 * decoder accepts it (DSMR 2.2 meters that never send '!'):
+		 * log what the decoder makes of it when it refuses. */
+		struct sm_reading_set *set = malloc(sizeof *set);
+		struct sm_diag dd = { { 0 } };
+		assert_non_null(set);
+		enum sm_err drc = sm_dsmr_decode(fr, set, NULL, &dd);
+		free(set);
+		if (drc != SM_READINGS) {
+			e->rc = drc;
+			snprintf(l->last_diag, sizeof l->last_diag, "%s", dd.msg);
+			return;
+		}
+	}
 	if (rc == SM_FRAME) {
 		e->check = fr->check;
 		e->n = fr->n;
@@ -1190,6 +1205,64 @@ static void test_restamp(void **state)
 	free(out);
 }
 
+/* DSMR 2.2 meters that never send the '!' line: a telegram that ends at a
+ * complete line and then goes quiet is decoded (no CRC to miss); the same
+ * for a DSMR 5 telegram, or one cut inside a line or a gas continuation,
+ * is rejected as truncated. */
+static void test_unterminated(void **state)
+{
+	(void)state;
+	const struct sm_proto *p = &sm_proto_dsmr;
+	struct sm_meter_cfg cfg;
+	struct sm_diag diag;
+	struct sm_feed_info info;
+	size_t used = 0;
+	memset(&cfg, 0, sizeof cfg);
+	void *st = calloc(1, p->state_size);
+	struct sm_reading_set *out = new_set();
+	assert_non_null(st);
+	assert_int_equal(p->init(st, &cfg, &diag), SM_OK);
+
+	static const char t22[] = "/ISk5\\2MT382-1003\r\n\r\n1-0:1.8.1(39837.604*kWh)\r\n0-1:24.1.0(3)\r\n"
+				  "0-1:24.3.0(250423090000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n(13032.850)\r\n";
+	uint8_t *b = exact(t22, sizeof t22 - 1);
+	memset(&info, 0, sizeof info);
+	assert_int_equal(p->feed(st, b, sizeof t22 - 1, &used, out, &info), SM_NEED_MORE);
+	assert_int_equal(p->idle(st, out, &info), SM_READINGS);
+	assert_int_equal(info.check, SM_CHECK_ABSENT);
+	const struct sm_reading *r = sm_set_find(out, "energy_import_t1");
+	assert_non_null(r);
+	assert_int_equal(r->raw, 39837604);
+	assert_non_null(sm_set_find(out, "gas_volume"));
+	free(b);
+
+	/* cut before the gas value of its continuation line: truncated */
+	static const char cut[] = "/ISk5\\2MT382-1003\r\n\r\n1-0:1.8.1(39837.604*kWh)\r\n"
+				  "0-1:24.3.0(250423090000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n";
+	b = exact(cut, sizeof cut - 1);
+	assert_int_equal(p->feed(st, b, sizeof cut - 1, &used, out, &info), SM_NEED_MORE);
+	assert_int_equal(p->idle(st, out, &info), SM_E_TRUNCATED);
+	free(b);
+
+	/* a DSMR 5 telegram without '!' is never accepted, even at a line end */
+	static const char t50[] = "/ISK5\\2M550T-1012\r\n\r\n1-3:0.2.8(50)\r\n1-0:1.8.1(002130.115*kWh)\r\n";
+	b = exact(t50, sizeof t50 - 1);
+	assert_int_equal(p->feed(st, b, sizeof t50 - 1, &used, out, &info), SM_NEED_MORE);
+	assert_int_equal(p->idle(st, out, &info), SM_E_TRUNCATED);
+	assert_non_null(strstr(info.diag.msg, "truncated"));
+	free(b);
+
+	/* cut inside a line: dropped */
+	b = exact(t22, 40);
+	assert_int_equal(p->feed(st, b, 40, &used, out, &info), SM_NEED_MORE);
+	assert_true(p->idle(st, out, &info) < 0);
+	free(b);
+	if (p->fini)
+		p->fini(st);
+	free(st);
+	free(out);
+}
+
 /* ------------------------------------------------------------------ */
 /* the protocol entry                                                  */
 /* ------------------------------------------------------------------ */
@@ -1285,6 +1358,7 @@ int main(void)
 		cmocka_unit_test(test_crc_digit_corruption_rejected),
 		cmocka_unit_test(test_crc_diag_text),
 		cmocka_unit_test(test_truncation_every_byte),
+		cmocka_unit_test(test_unterminated),
 		cmocka_unit_test(test_garbage_between_telegrams),
 		cmocka_unit_test(test_split_every_point),
 		cmocka_unit_test(test_byte_by_byte),
