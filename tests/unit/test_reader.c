@@ -820,6 +820,9 @@ static void test_ignore_checksum(void **state)
 	assert_true(st.unchecked >= 2);
 	assert_int_equal(st.unchecked, st.frames);
 	assert_int_equal(st.crc, 0);
+	/* warned once when it starts, then rate limited (not once per frame) */
+	assert_true(wait_log(c, "wrong checksum accepted (IgnoreChecksum)", 1, 1000));
+	assert_int_equal(count_log(c, "wrong checksum accepted"), 1);
 	sm_reader_destroy(r);
 	sim_free(s);
 	cap_free(c);
