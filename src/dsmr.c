@@ -717,84 +717,29 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
 /* time formatting (encoder, restamp)                                  */
 /* ------------------------------------------------------------------ */
 
-static int64_t floor_div(int64_t a, int64_t b)
-{
-	int64_t q = a / b;
-	if ((a % b != 0) && ((a < 0) != (b < 0)))
-		q--;
-	return q;
-}
-
-/* Days since 1970-01-01 -> civil date (proleptic Gregorian). */
-static void civil_from_days(int64_t z, int *y, int *m, int *d)
-{
-	z += 719468;
-	int64_t era = floor_div(z, 146097);
-	int64_t doe = z - era * 146097;
-	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	int64_t yy = yoe + era * 400;
-	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	int64_t mp = (5 * doy + 2) / 153;
-	int64_t dd = doy - (153 * mp + 2) / 5 + 1;
-	int64_t mm = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int)(yy + (mm <= 2));
-	*m = (int)mm;
-	*d = (int)dd;
-}
-
-static int64_t days_from_civil(int y, int m, int d)
-{
-	y -= m <= 2;
-	int64_t era = floor_div(y, 400);
-	int64_t yoe = y - era * 400;
-	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + doe - 719468;
-}
-
-/* Unix seconds of the last Sunday of month m (31 days) at 01:00 UTC. */
-static int64_t last_sunday_0100(int y, int m)
-{
-	int64_t days = days_from_civil(y, m, 31);
-	int64_t wd = floor_div(days + 4, 7);
-	wd = days + 4 - wd * 7; /* 0 = Sunday */
-	return (days - wd) * 86400 + 3600;
-}
-
-/* EU summer time (as DSMR meters keep it): last Sunday of March 01:00 UTC
- * to last Sunday of October 01:00 UTC. */
-static bool eu_summer(int64_t unix_s)
-{
-	int y, m, d;
-	civil_from_days(floor_div(unix_s, 86400), &y, &m, &d);
-	return unix_s >= last_sunday_0100(y, 3) && unix_s < last_sunday_0100(y, 10);
-}
-
 /* "YYMMDDhhmmss" + letter (if letter != 0) of local = UTC + offset. */
 static enum sm_err format_ts(char *out, size_t cap, int64_t unix_ms, int offset_min, char letter)
 {
-	int64_t s = floor_div(unix_ms, 1000) + (int64_t)offset_min * 60;
-	int64_t days = floor_div(s, 86400);
-	int64_t sod = s - days * 86400;
-	int y, m, d;
-	civil_from_days(days, &y, &m, &d);
-	if (y < 2000 || y > 2099)
+	struct sm_civil c;
+	sm_ms_to_civil(unix_ms, offset_min, &c);
+	if (c.year < 2000 || c.year > 2099)
 		return SM_E_RANGE;
 	int n;
 	if (letter)
-		n = snprintf(out, cap, "%02d%02d%02d%02d%02d%02d%c", y - 2000, m, d, (int)(sod / 3600),
-			     (int)(sod / 60 % 60), (int)(sod % 60), letter);
+		n = snprintf(out, cap, "%02d%02d%02d%02d%02d%02d%c", c.year - 2000, c.month, c.day, c.hour,
+			     c.min, c.sec, letter);
 	else
-		n = snprintf(out, cap, "%02d%02d%02d%02d%02d%02d", y - 2000, m, d, (int)(sod / 3600),
-			     (int)(sod / 60 % 60), (int)(sod % 60));
+		n = snprintf(out, cap, "%02d%02d%02d%02d%02d%02d", c.year - 2000, c.month, c.day, c.hour,
+			     c.min, c.sec);
 	return (n > 0 && (size_t)n < cap) ? SM_OK : SM_E_FULL;
 }
 
-/* Dutch local time as DSMR meters send it: W = UTC+1, S = UTC+2. */
+/* Local time as DSMR meters send it: W = UTC+1, S = UTC+2. */
 static enum sm_err format_ts_nl(char *out, size_t cap, int64_t unix_ms)
 {
-	bool summer = eu_summer(floor_div(unix_ms, 1000));
-	return format_ts(out, cap, unix_ms, summer ? 120 : 60, summer ? 'S' : 'W');
+	char letter;
+	int off = sm_cet_offset(unix_ms, &letter);
+	return format_ts(out, cap, unix_ms, off, letter);
 }
 
 /* ------------------------------------------------------------------ */

@@ -108,8 +108,6 @@ static enum sm_err model_telegram(struct model *md, int64_t now_ms, uint8_t *out
 		md->export_wh[tariff - 1] += -net * dt_h;
 	md->gas_m3 += 0.0002 * dt_h * 3600.0 / 10.0;
 
-	char letter;
-	int off = sm_cet_offset(now_ms, &letter);
 	sm_set_clear(s);
 	struct num {
 		uint8_t g[5];
@@ -174,8 +172,6 @@ static enum sm_err model_telegram(struct model *md, int64_t now_ms, uint8_t *out
 	}
 	s->meter_time_ms = now_ms - now_ms % 1000;
 	e = sm_dsmr_encode(s, "SIM5\\2SMARTMETER-SIMULATOR", true, out, cap, outlen);
-	if (e == SM_OK)
-		e = sm_dsmr_restamp(out, *outlen, cap, outlen, now_ms, off, letter);
 out:
 	free(s);
 	return e;
