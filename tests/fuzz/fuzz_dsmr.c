@@ -166,7 +166,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint8_t *copy = malloc(size);
 		if (copy != NULL) {
 			memcpy(copy, data, size);
-			struct sm_frame fr = { copy, size, (enum sm_check)(h % 3) };
+			struct sm_frame fr = { copy, size, (enum sm_check)(h % 3), (h & 4) != 0 };
 			unsigned bad;
 			struct sm_diag diag = { { 0 } };
 			(void)sm_dsmr_decode(&fr, &c->set, &bad, &diag);
