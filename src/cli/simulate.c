@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -177,26 +178,23 @@ out:
 	return e;
 }
 
-/* Write a whole frame to the pty master without blocking forever: when no
+/* Write a whole frame to the pty master, giving up after 500 ms: when no
  * reader drains the pty, the kernel buffer fills and the rest is dropped,
  * as a real meter's bytes are lost on an unread line. */
 static size_t write_frame(int fd, const uint8_t *p, size_t n)
 {
 	size_t done = 0;
-	while (done < n) {
+	int64_t until = sm_mono_ms() + 500;
+	while (done < n && sm_mono_ms() < until) {
 		ssize_t w = write(fd, p + done, n - done);
 		if (w > 0) {
 			done += (size_t)w;
 			continue;
 		}
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0 && errno == EAGAIN) {
-			struct pollfd pfd = { .fd = fd, .events = POLLOUT };
-			if (poll(&pfd, 1, 200) > 0)
-				continue;
-		}
-		break;
+		if (w < 0 && errno != EINTR && errno != EAGAIN)
+			break;
+		struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+		poll(&pfd, 1, 20);
 	}
 	return done;
 }
@@ -419,8 +417,16 @@ int sm_cmd_simulate(int argc, char **argv)
 			}
 		}
 	}
-	/* Give a reader the chance to take the last frame before the pty goes. */
-	tcdrain(master);
+	/* Give a reader the chance to take the last frame before the pty goes:
+	 * wait (at most 2 s) until nothing is left unread on the slave side.
+	 * (tcdrain on a pty master would wait forever without a reader.) */
+	for (int64_t until = sm_mono_ms() + 2000; sm_mono_ms() < until;) {
+		int left = 0;
+		if (ioctl(slave, FIONREAD, &left) != 0 || left == 0)
+			break;
+		struct pollfd none = { .fd = -1 };
+		poll(&none, 0, 10);
+	}
 out:
 	if (linked)
 		unlink(link);

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sm = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "./smartmeter")
@@ -31,7 +32,15 @@ def run(reader_argv_for):
     while not os.path.islink(link) and time.monotonic() < deadline:
         time.sleep(0.01)
     rd = subprocess.Popen(reader_argv_for(link), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    lines = 0
+    got = {"lines": 0, "bytes": 0}
+
+    def drain():  # the reader must never block on a full stdout pipe
+        for chunk in iter(lambda: rd.stdout.read(65536), b""):
+            got["lines"] += chunk.count(b"\n")
+            got["bytes"] += len(chunk)
+
+    th = threading.Thread(target=drain)
+    th.start()
     t0 = time.monotonic()
     cpu = 0.0
     # count output while the simulator runs; stop the reader when it is done
@@ -41,10 +50,10 @@ def run(reader_argv_for):
     time.sleep(0.3)  # let the reader take the last bytes (benchmark only, not a test)
     cpu = cpu_seconds(rd.pid)
     rd.terminate()
-    out, _ = rd.communicate()
+    rd.wait()
+    th.join()
     wall = time.monotonic() - t0
-    lines = out.count(b"\n")
-    return cpu, wall, lines, len(out)
+    return cpu, wall, got["lines"], got["bytes"]
 
 
 cpu_sm, wall, lines, nbytes = run(lambda link: [sm, "read", "-p", "dsmr", "-d", link])
