@@ -30,6 +30,9 @@ void sm_cli_log(enum sm_log_level level, const char *fmt, ...) __attribute__((fo
 /* struct sm_log callback writing to stderr. */
 void sm_cli_log_cb(void *ctx, enum sm_log_level level, const char *msg);
 
+/* --format ARG: 0, or -1 after printing the error. */
+int sm_cli_format_opt(const char *arg, enum sm_format *out);
+
 /* ---- meter flags: every <Meter> option as --flag (config.h's table) ---- */
 /* Number of long options the meter table contributes. */
 size_t sm_cli_meter_optcount(void);

@@ -176,3 +176,11 @@ fail:
 	free(buf);
 	return -1;
 }
+
+int sm_cli_format_opt(const char *arg, enum sm_format *out)
+{
+	if (sm_format_parse(arg, out) == SM_OK)
+		return 0;
+	sm_cli_log(SM_LOG_ERROR, "--format: expected json, influx or text, got \"%s\"", arg);
+	return -1;
+}

@@ -115,10 +115,8 @@ int sm_cmd_decode(int argc, char **argv)
 			hex = true;
 			break;
 		case 'f':
-			if (sm_format_parse(optarg, &format) != SM_OK) {
-				sm_cli_log(SM_LOG_ERROR, "--format: expected json, influx or text, got \"%s\"", optarg);
+			if (sm_cli_format_opt(optarg, &format) != 0)
 				goto out;
-			}
 			break;
 		case 'n':
 			break;
