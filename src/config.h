@@ -113,6 +113,16 @@ struct sm_meter_cfg {
 	char *select[SM_MAX_SELECT];
 	struct sm_obis select_obis[SM_MAX_SELECT]; /* parsed when the entry is an OBIS code */
 	bool select_is_obis[SM_MAX_SELECT];
+	/* IEC 62056-21 (Protocol "iec62056-21") */
+	char iec_mode;               /* Mode: 'A', 'B', 'C' (default) or 'D' (push) */
+	char *address;               /* Address: device address for "/?ADDR!", NULL = none;
+					[0-9A-Za-z ] up to 32 characters */
+	int max_baud;                /* MaxBaudrate: cap for the speed the meter offers
+					(default 0 = no cap beyond 19200) */
+	double baud_switch_delay_s;  /* BaudSwitchDelay: pause after the ACK before
+					switching speed (default 0.3 s) */
+	bool wakeup;                 /* WakeUp: send NUL bytes before the sign-on
+					(default false) */
 	unsigned long long opt_set;  /* bit i: sm_meter_options[i] was given
 					(an option other than Select may be
 					given only once) */

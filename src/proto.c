@@ -1,5 +1,6 @@
 #include <stddef.h>
 #include <string.h>
+#include "config.h"
 #include "proto.h"
 #include "dsmr.h"
 
@@ -22,4 +23,12 @@ const char *sm_proto_names(void)
 {
 	/* Kept in step with sm_protocols[] by test_format's table check. */
 	return "dsmr";
+}
+
+bool sm_proto_is_polled(const struct sm_meter_cfg *m)
+{
+	const struct sm_proto *p = m->proto;
+	if (p == NULL || p->poll_start == NULL || p->poll_event == NULL)
+		return false;
+	return p->is_polled == NULL || p->is_polled(m);
 }

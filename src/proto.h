@@ -9,6 +9,7 @@
 #ifndef SM_PROTO_H
 #define SM_PROTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "err.h"
@@ -33,10 +34,36 @@ struct sm_feed_info {
 	struct sm_diag diag;  /* text for a negative return code */
 };
 
+/*
+ * Polled protocols (IEC 62056-21 modes A-C, later Modbus) are sessions: the
+ * protocol returns actions and the reader carries them out, so that the
+ * protocol never sleeps, never touches a port and never reads a clock.
+ */
+enum sm_action_kind {
+	SM_ACT_SEND,     /* write data[0..len); then, if drain, wait until it left the port */
+	SM_ACT_SET_LINE, /* switch the port to line (both directions) */
+	SM_ACT_WAIT,     /* pause ms milliseconds (e.g. before a baud switch) */
+	SM_ACT_READ,     /* read input; give up after ms milliseconds without any byte */
+	SM_ACT_DONE,     /* the poll is over (readings, if any, came with SM_READINGS) */
+};
+
+struct sm_action {
+	enum sm_action_kind kind;
+	const uint8_t *data; /* SEND: borrowed from the session state, valid until the next call */
+	size_t len;
+	bool drain;          /* SEND: tcdrain before the next action */
+	struct sm_line line; /* SET_LINE */
+	int ms;              /* WAIT: pause; READ: silence allowed before timing out */
+};
+
 struct sm_proto {
 	const char *name;          /* "dsmr", as in the config's Protocol */
 	const char *description;
 	struct sm_line line;       /* line defaults (SPEC.md section 2) */
+	/* Line defaults that depend on the meter's other options (IEC 62056-21
+	 * mode D pushes at 9600 7E1); NULL: line.  Called by the validator for
+	 * settings the meter does not give explicitly. */
+	void (*line_defaults)(const struct sm_meter_cfg *cfg, struct sm_line *out);
 	int push;                  /* 1: the meter sends on its own */
 	size_t state_size;
 	/* Prepare a zeroed state for this meter.  SM_OK or SM_E_CONFIG (diag set). */
@@ -54,11 +81,42 @@ struct sm_proto {
 	 * that has no explicit end (SM_READINGS), or drop it (negative), or
 	 * SM_NEED_MORE when nothing was pending. */
 	enum sm_err (*idle)(void *st, struct sm_reading_set *out, struct sm_feed_info *info);
+	/*
+	 * Polled protocols only (NULL for push-only protocols).  A protocol
+	 * may offer both: which one a meter uses follows from its
+	 * configuration (sm_proto_is_polled; IEC 62056-21 mode D is push).
+	 *
+	 * poll_start begins one poll cycle of this meter and sets the first
+	 * action.  poll_event reports the outcome of the last action and sets
+	 * the next one:
+	 *   after SEND/SET_LINE/WAIT: in = NULL, n = 0, timed_out = false;
+	 *   after READ: the bytes that arrived (in, n; *used says how many the
+	 *   session took, the rest is offered again with the next call), or
+	 *   timed_out = true when ms passed without a byte.
+	 * Returns SM_OK (next action set), SM_READINGS (out holds the readout;
+	 * the action is DONE or more steps follow, e.g. a sign-off), or a
+	 * negative code (the poll failed: action DONE, info->diag says why;
+	 * SM_E_TIMEOUT when the meter did not answer).  The reader runs
+	 * actions until DONE and starts the next poll after the meter's
+	 * Interval; every poll starts from scratch (no state carried over
+	 * besides the configuration).
+	 */
+	bool (*is_polled)(const struct sm_meter_cfg *cfg); /* for protocols with both; NULL: polled
+							       whenever poll_start is set */
+	enum sm_err (*poll_start)(void *st, struct sm_action *act);
+	enum sm_err (*poll_event)(void *st, const uint8_t *in, size_t n, size_t *used, bool timed_out,
+				  struct sm_action *act, struct sm_reading_set *out,
+				  struct sm_feed_info *info);
 	/* Forget partial input (after a reconnect). */
 	void (*reset)(void *st);
 	/* Release what init acquired (wipe keys).  May be NULL. */
 	void (*fini)(void *st);
 };
+
+/* Whether this meter is polled (its protocol has poll_start and the meter's
+ * configuration asks for polling, e.g. IEC 62056-21 modes A-C) or a push
+ * meter (feed/idle). */
+bool sm_proto_is_polled(const struct sm_meter_cfg *m);
 
 /* Look a protocol up by name; NULL if unknown. */
 const struct sm_proto *sm_proto_find(const char *name);
