@@ -7,7 +7,12 @@
 
 void sm_set_clear(struct sm_reading_set *s)
 {
-	memset(s, 0, sizeof *s);
+	/* Only the header: readings are initialised as they are appended and
+	 * the pool is read only up to text_used (the set is 24 KB). */
+	s->n = 0;
+	s->meter_time_ms = 0;
+	s->text_used = 0;
+	memset(&s->names, 0, sizeof s->names);
 }
 
 static struct sm_reading *set_append(struct sm_reading_set *s, const struct sm_obis *o, int64_t time_ms)
