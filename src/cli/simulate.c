@@ -1,187 +1,169 @@
+/*
+ * simulate.c - `smartmeter simulate`: the command line and the
+ * pseudo-terminal; the meters themselves are in sim_dsmr.c and sim_iec.c.
+ */
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <sys/ioctl.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 #include "cli.h"
-#include "dsmr.h"
 #include "proto.h"
-
-#define SIM_MAX_FIXTURE (1024 * 1024)
-#define SIM_MAX_FRAMES 64
+#include "sim.h"
 
 static void simulate_help(FILE *f)
 {
 	fputs("Usage: smartmeter simulate -p PROTOCOL [--fixture FILE] [--link PATH] [--period SECONDS]\n"
 	      "                           [--count N] [--verbatim]\n"
-	      "Behave like a meter on a pseudo-terminal: push protocols send a frame every period.\n\n"
-	      "  -p, --protocol NAME     dsmr\n"
-	      "      --fixture FILE      telegrams to send in turn (default: a built-in DSMR 5 meter\n"
-	      "                          whose counters advance with a plausible load)\n"
+	      "       smartmeter simulate -p iec62056-21 [--fixture FILE] [--mode A|B|C|D] [--address ADDR]\n"
+	      "                           [--meter ADDR[=FILE]]... [--baudrate BAUD] [--echo] [--link PATH]\n"
+	      "Behave like a meter on a pseudo-terminal: push protocols send a frame every period;\n"
+	      "an IEC 62056-21 meter in mode A, B or C answers sign-on requests.\n\n"
+	      "  -p, --protocol NAME     dsmr or iec62056-21\n"
+	      "      --fixture FILE      dsmr: telegrams to send in turn (default: a built-in DSMR 5\n"
+	      "                          meter whose counters advance with a plausible load);\n"
+	      "                          iec62056-21: a readout whose identification and data lines\n"
+	      "                          are served (default: a built-in meter)\n"
 	      "      --link PATH         symlink to the pseudo-terminal (replaced if it is a symlink)\n"
-	      "      --period SECONDS    time between frames (default 1; fractions allowed)\n"
-	      "      --count N           stop after N frames (default: run until SIGTERM/SIGINT)\n"
+	      "      --period SECONDS    time between frames of a push meter (default 1; fractions\n"
+	      "                          allowed)\n"
+	      "      --count N           stop after N frames or readouts (default: run until\n"
+	      "                          SIGTERM/SIGINT)\n"
 	      "      --verbatim          send the fixture file byte for byte as one frame; by default\n"
 	      "                          each telegram gets the current time (0-0:1.0.0) and a new CRC\n"
+	      "                          (dsmr), or the readout is encoded anew with a correct BCC\n"
+	      "                          (iec62056-21)\n"
+	      "IEC 62056-21:\n"
+	      "      --mode MODE         A (readout at 300 Bd), B (switch without ACK), C (ACK and\n"
+	      "                          switch; the default) or D (push every period)\n"
+	      "      --address ADDR      answer \"/?ADDR!\" as well as \"/?!\"; silent for others\n"
+	      "      --meter ADDR[=FILE] one meter of a simulated RS485 bus (repeatable, up to 16):\n"
+	      "                          it answers \"/?ADDR!\" with FILE's readout (default: the\n"
+	      "                          built-in meter); \"/?!\" is answered only by a bus of one\n"
+	      "      --baudrate BAUD     modes B, C: the speed offered (default: the fixture's, else\n"
+	      "                          9600); mode D: the push speed (default 9600)\n"
+	      "      --echo              echo every byte the reader sends, as a half-duplex optical\n"
+	      "                          head does\n"
 	      "  -h, --help              this text\n"
-	      "The pseudo-terminal's path is printed on stderr (\"I! ... on /dev/pts/N\").\n",
+	      "The pseudo-terminal's path is printed on stderr (\"I! ... on /dev/pts/N\").\n"
+	      "IEC 62056-21 meters log the speed the reader set for each step\n"
+	      "(\"I! meter \\\"ADDR\\\": sign-on at 300 Bd\", \"... readout at 9600 Bd\") and stay silent\n"
+	      "when it is wrong (a sign-on not at 300 Bd, a readout not at the agreed speed).\n",
 	      f);
 }
 
-struct frame {
-	uint8_t *p;
-	size_t n;
-	size_t cap;
-};
-
-/* Split a fixture file into telegrams with the framer (checksums not
- * enforced: a fixture may carry a wrong one on purpose). */
-static size_t split_dsmr(const unsigned char *in, size_t n, struct frame *frames, size_t max)
+int sim_pty_open(struct sim_pty *p, const char *link)
 {
-	struct sm_dsmr_framer *f = malloc(sizeof *f);
-	size_t count = 0, off = 0;
-	if (f == NULL)
-		return 0;
-	sm_dsmr_framer_init(f, true);
-	for (int pass = 0; pass < 2 && count < max; pass++) {
-		while (count < max) {
-			struct sm_frame fr;
-			struct sm_diag diag;
-			size_t used = 0;
-			enum sm_err rc;
-			if (pass == 0) {
-				if (off >= n)
-					break;
-				rc = sm_dsmr_framer_feed(f, in + off, n - off, &used, &fr, &diag);
-				off += used;
-			} else {
-				rc = sm_dsmr_framer_flush(f, &fr, &diag);
-			}
-			if (rc == SM_FRAME) {
-				size_t cap = fr.n + 64;
-				frames[count].p = malloc(cap);
-				if (frames[count].p == NULL)
-					break;
-				memcpy(frames[count].p, fr.p, fr.n);
-				frames[count].n = fr.n;
-				frames[count].cap = cap;
-				count++;
-			} else if (pass == 1 || rc == SM_NEED_MORE) {
-				break;
-			}
-		}
+	struct termios tio;
+	memset(p, 0, sizeof *p);
+	p->master = p->slave = p->sfd = -1;
+	p->link = link;
+	if (openpty(&p->master, &p->slave, NULL, NULL, NULL) != 0) {
+		sm_cli_log(SM_LOG_ERROR, "openpty: %s", strerror(errno));
+		return -1;
 	}
-	free(f);
-	return count;
+	/* Raw line discipline: the bytes arrive as a meter sends them (no CR/LF
+	 * translation, no echo).  We keep the slave open so the master never
+	 * sees a hangup between two readers. */
+	if (tcgetattr(p->slave, &tio) == 0) {
+		cfmakeraw(&tio);
+		tcsetattr(p->slave, TCSANOW, &tio);
+	}
+	fcntl(p->master, F_SETFL, fcntl(p->master, F_GETFL) | O_NONBLOCK);
+	p->pts = ttyname(p->slave);
+	if (p->pts == NULL) {
+		sm_cli_log(SM_LOG_ERROR, "ttyname: %s", strerror(errno));
+		goto fail;
+	}
+	if (link != NULL) {
+		struct stat st;
+		if (lstat(link, &st) == 0) {
+			if (!S_ISLNK(st.st_mode)) {
+				sm_cli_log(SM_LOG_ERROR, "--link %s exists and is not a symlink: not replacing it",
+					   link);
+				goto fail;
+			}
+			unlink(link);
+		}
+		if (symlink(p->pts, link) != 0) {
+			sm_cli_log(SM_LOG_ERROR, "--link %s: %s", link, strerror(errno));
+			goto fail;
+		}
+		p->linked = true;
+	}
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	sigprocmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	p->sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	return 0;
+fail:
+	close(p->slave);
+	close(p->master);
+	p->slave = p->master = -1;
+	return -1;
 }
 
-/* The built-in meter: a DSMR 5 telegram from a model whose load follows a
- * slow daily-ish curve and whose counters integrate it. */
-struct model {
-	double import_wh[2], export_wh[2], gas_m3;
-	int64_t last_ms;
-};
-
-static enum sm_err model_telegram(struct model *md, int64_t now_ms, uint8_t *out, size_t cap, size_t *outlen)
+void sim_pty_close(struct sim_pty *p)
 {
-	struct sm_reading_set *s = malloc(sizeof *s);
-	enum sm_err e;
-	if (s == NULL)
-		return SM_E_NOMEM;
-	double t = (double)(now_ms % 86400000) / 1000.0;
-	double load = 450.0 + 300.0 * sin(t / 900.0) + 120.0 * sin(t / 37.0);
-	double pv = 600.0 * fmax(0.0, sin(t / 1800.0));
-	double net = load - pv; /* > 0 import, < 0 export */
-	double dt_h = md->last_ms ? (double)(now_ms - md->last_ms) / 3600000.0 : 0.0;
-	int tariff = ((now_ms / 60000) % 2) ? 2 : 1;
-	md->last_ms = now_ms;
-	if (net > 0)
-		md->import_wh[tariff - 1] += net * dt_h;
-	else
-		md->export_wh[tariff - 1] += -net * dt_h;
-	md->gas_m3 += 0.0002 * dt_h * 3600.0 / 10.0;
-
-	sm_set_clear(s);
-	struct num {
-		uint8_t g[5];
-		double v;
-		int decimals;
-		enum sm_unit unit;
-	} nums[] = {
-		{ { 1, 3, 0, 2, 8 }, 50, 0, SM_UNIT_NONE },
-		{ { 1, 0, 1, 8, 1 }, md->import_wh[0], 0, SM_UNIT_WH },
-		{ { 1, 0, 1, 8, 2 }, md->import_wh[1], 0, SM_UNIT_WH },
-		{ { 1, 0, 2, 8, 1 }, md->export_wh[0], 0, SM_UNIT_WH },
-		{ { 1, 0, 2, 8, 2 }, md->export_wh[1], 0, SM_UNIT_WH },
-		{ { 0, 0, 96, 14, 0 }, tariff, 0, SM_UNIT_NONE },
-		{ { 1, 0, 1, 7, 0 }, net > 0 ? net : 0, 0, SM_UNIT_W },
-		{ { 1, 0, 2, 7, 0 }, net < 0 ? -net : 0, 0, SM_UNIT_W },
-		{ { 0, 0, 96, 7, 21 }, 4, 0, SM_UNIT_NONE },
-		{ { 0, 0, 96, 7, 9 }, 1, 0, SM_UNIT_NONE },
-		{ { 1, 0, 32, 32, 0 }, 0, 0, SM_UNIT_NONE },
-		{ { 1, 0, 32, 36, 0 }, 0, 0, SM_UNIT_NONE },
-		{ { 1, 0, 32, 7, 0 }, 230.0 + 3.0 * sin(t / 50.0), 1, SM_UNIT_V },
-		{ { 1, 0, 52, 7, 0 }, 231.0 + 2.0 * sin(t / 70.0), 1, SM_UNIT_V },
-		{ { 1, 0, 72, 7, 0 }, 229.0 + 2.5 * sin(t / 90.0), 1, SM_UNIT_V },
-		{ { 1, 0, 31, 7, 0 }, fabs(net) / 3.0 / 230.0, 2, SM_UNIT_A },
-		{ { 1, 0, 51, 7, 0 }, fabs(net) / 3.0 / 230.0, 2, SM_UNIT_A },
-		{ { 1, 0, 71, 7, 0 }, fabs(net) / 3.0 / 230.0, 2, SM_UNIT_A },
-		{ { 1, 0, 21, 7, 0 }, net > 0 ? net / 3 : 0, 0, SM_UNIT_W },
-		{ { 1, 0, 41, 7, 0 }, net > 0 ? net / 3 : 0, 0, SM_UNIT_W },
-		{ { 1, 0, 61, 7, 0 }, net > 0 ? net / 3 : 0, 0, SM_UNIT_W },
-		{ { 1, 0, 22, 7, 0 }, net < 0 ? -net / 3 : 0, 0, SM_UNIT_W },
-		{ { 1, 0, 42, 7, 0 }, net < 0 ? -net / 3 : 0, 0, SM_UNIT_W },
-		{ { 1, 0, 62, 7, 0 }, net < 0 ? -net / 3 : 0, 0, SM_UNIT_W },
-		{ { 0, 1, 24, 1, 0 }, 3, 0, SM_UNIT_NONE },
-	};
-	static const char equipment[] = "4530303434303037333832323436303139";
-	static const char gas_id[] = "4730303339303031393336393930363139";
-
-	for (size_t i = 0; i < sizeof nums / sizeof nums[0]; i++) {
-		struct sm_obis ob = sm_obis_make5(nums[i].g[0], nums[i].g[1], nums[i].g[2], nums[i].g[3], nums[i].g[4]);
-		double scaled = nums[i].v;
-		for (int d = 0; d < nums[i].decimals; d++)
-			scaled *= 10.0;
-		e = sm_set_add_number(s, &ob, (int64_t)llround(scaled), (int8_t)-nums[i].decimals, nums[i].unit,
-				      NULL, 0, 0);
-		if (e != SM_OK)
-			goto out;
-		if (i == 0) {
-			struct sm_obis id = sm_obis_make5(0, 0, 96, 1, 1);
-			e = sm_set_add_text(s, &id, equipment, sizeof equipment - 1, 0);
-			if (e != SM_OK)
-				goto out;
-		}
+	/* Give a reader the chance to take the last frame before the pty goes:
+	 * wait (at most 2 s) until nothing is left unread on the slave side.
+	 * (tcdrain on a pty master would wait forever without a reader.) */
+	for (int64_t until = sm_mono_ms() + 2000; p->slave >= 0 && sm_mono_ms() < until;) {
+		int left = 0;
+		if (ioctl(p->slave, FIONREAD, &left) != 0 || left == 0)
+			break;
+		struct pollfd none = { .fd = -1 };
+		poll(&none, 0, 10);
 	}
-	{
-		struct sm_obis id = sm_obis_make5(0, 1, 96, 1, 0);
-		struct sm_obis gas = sm_obis_make5(0, 1, 24, 2, 1);
-		e = sm_set_add_text(s, &id, gas_id, sizeof gas_id - 1, 0);
-		if (e == SM_OK)
-			e = sm_set_add_number(s, &gas, (int64_t)llround(md->gas_m3 * 1000.0), -3, SM_UNIT_M3, NULL, 0,
-					      now_ms - now_ms % 300000);
-		if (e != SM_OK)
-			goto out;
-	}
-	s->meter_time_ms = now_ms - now_ms % 1000;
-	e = sm_dsmr_encode(s, "SIM5\\2SMARTMETER-SIMULATOR", true, out, cap, outlen);
-out:
-	free(s);
-	return e;
+	if (p->linked)
+		unlink(p->link);
+	if (p->sfd >= 0)
+		close(p->sfd);
+	if (p->slave >= 0)
+		close(p->slave);
+	if (p->master >= 0)
+		close(p->master);
+	p->sfd = p->slave = p->master = -1;
+	p->linked = false;
 }
 
-/* Write a whole frame to the pty master, giving up after 500 ms: when no
- * reader drains the pty, the kernel buffer fills and the rest is dropped,
- * as a real meter's bytes are lost on an unread line. */
-static size_t write_frame(int fd, const uint8_t *p, size_t n)
+enum sim_wake sim_wait(struct sim_pty *p, int64_t until_ms, bool input)
+{
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{ .fd = p->sfd, .events = POLLIN },
+			{ .fd = input ? p->master : -1, .events = POLLIN },
+		};
+		int64_t wait = until_ms - sm_mono_ms();
+		if (wait < 0)
+			wait = 0;
+		int r = poll(pfd, 2, (int)(wait > 1000 ? 1000 : wait));
+		if (r > 0 && (pfd[0].revents & POLLIN)) {
+			struct signalfd_siginfo si;
+			if (read(p->sfd, &si, sizeof si) == (ssize_t)sizeof si) {
+				sm_cli_log(SM_LOG_INFO, "%s received, stopping", strsignal((int)si.ssi_signo));
+				return SIM_STOP;
+			}
+		}
+		if (r > 0 && (pfd[1].revents & POLLIN))
+			return SIM_INPUT;
+		if (sm_mono_ms() >= until_ms)
+			return SIM_TIME;
+	}
+}
+
+size_t sim_write(int fd, const uint8_t *p, size_t n)
 {
 	size_t done = 0;
 	int64_t until = sm_mono_ms() + 500;
@@ -199,21 +181,24 @@ static size_t write_frame(int fd, const uint8_t *p, size_t n)
 	return done;
 }
 
-static int make_link(const char *link, const char *target)
+/* "ADDR=FILE" or "ADDR" into m; false when ADDR is not [0-9A-Za-z ]{0,32}. */
+static bool parse_meter(const char *arg, struct sim_meter_arg *m)
 {
-	struct stat st;
-	if (lstat(link, &st) == 0) {
-		if (!S_ISLNK(st.st_mode)) {
-			sm_cli_log(SM_LOG_ERROR, "--link %s exists and is not a symlink: not replacing it", link);
-			return -1;
-		}
-		unlink(link);
+	const char *eq = strchr(arg, '=');
+	size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+	if (n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = arg[i];
+		if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == ' '))
+			return false;
 	}
-	if (symlink(target, link) != 0) {
-		sm_cli_log(SM_LOG_ERROR, "--link %s: %s", link, strerror(errno));
-		return -1;
-	}
-	return 0;
+	m->address = arg;
+	m->address_n = n;
+	m->fixture = eq ? eq + 1 : NULL;
+	if (m->fixture != NULL && *m->fixture == '\0')
+		return false;
+	return true;
 }
 
 int sm_cmd_simulate(int argc, char **argv)
@@ -225,22 +210,24 @@ int sm_cmd_simulate(int argc, char **argv)
 		{ "period", required_argument, NULL, 'P' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "verbatim", no_argument, NULL, 'v' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "address", required_argument, NULL, 'a' },
+		{ "meter", required_argument, NULL, 'M' },
+		{ "baudrate", required_argument, NULL, 'b' },
+		{ "echo", no_argument, NULL, 'e' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *proto_name = NULL, *fixture = NULL, *link = NULL;
-	double period = 1.0;
-	long long count = -1;
-	bool verbatim = false;
-	int c, status = SM_EXIT_USAGE, master = -1, slave = -1, sfd = -1;
-	struct frame frames[SIM_MAX_FRAMES];
-	size_t nframes = 0;
-	unsigned char *file = NULL;
-	size_t filelen = 0;
-	char err[512], *end;
-	bool linked = false;
+	struct sim_opts o;
+	const char *proto_name = NULL;
+	bool iec_opt = false;
+	int c;
+	char *end;
 
-	memset(frames, 0, sizeof frames);
+	memset(&o, 0, sizeof o);
+	o.period = 1.0;
+	o.count = -1;
+	o.mode = 'C';
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -248,29 +235,81 @@ int sm_cmd_simulate(int argc, char **argv)
 			proto_name = optarg;
 			break;
 		case 'F':
-			fixture = optarg;
+			o.fixture = optarg;
 			break;
 		case 'l':
-			link = optarg;
+			o.link = optarg;
 			break;
 		case 'P':
 			errno = 0;
-			period = strtod(optarg, &end);
-			if (errno || *end || !(period > 0.0) || period > 86400.0) {
+			o.period = strtod(optarg, &end);
+			if (errno || *end || !(o.period > 0.0) || o.period > 86400.0) {
 				sm_cli_log(SM_LOG_ERROR, "--period: expected seconds > 0, got \"%s\"", optarg);
 				return SM_EXIT_USAGE;
 			}
+			o.period_set = true;
 			break;
 		case 'n':
 			errno = 0;
-			count = strtoll(optarg, &end, 10);
-			if (errno || *end || count < 1) {
+			o.count = strtoll(optarg, &end, 10);
+			if (errno || *end || o.count < 1) {
 				sm_cli_log(SM_LOG_ERROR, "--count: expected a whole number >= 1, got \"%s\"", optarg);
 				return SM_EXIT_USAGE;
 			}
 			break;
 		case 'v':
-			verbatim = true;
+			o.verbatim = true;
+			break;
+		case 'm':
+			if (strlen(optarg) != 1 || strchr("ABCDabcd", optarg[0]) == NULL) {
+				sm_cli_log(SM_LOG_ERROR, "--mode: expected A, B, C or D, got \"%s\"", optarg);
+				return SM_EXIT_USAGE;
+			}
+			o.mode = (char)(optarg[0] & ~0x20);
+			iec_opt = true;
+			break;
+		case 'a': {
+			struct sim_meter_arg tmp;
+			if (strchr(optarg, '=') != NULL || !parse_meter(optarg, &tmp) || tmp.address_n == 0) {
+				sm_cli_log(SM_LOG_ERROR,
+					   "--address: expected 1 to 32 characters of 0-9, A-Z, a-z or blank, got \"%s\"",
+					   optarg);
+				return SM_EXIT_USAGE;
+			}
+			o.address = optarg;
+			iec_opt = true;
+			break;
+		}
+		case 'M':
+			if (o.nmeters >= SIM_MAX_METERS) {
+				sm_cli_log(SM_LOG_ERROR, "--meter: at most %d meters", SIM_MAX_METERS);
+				return SM_EXIT_USAGE;
+			}
+			if (!parse_meter(optarg, &o.meters[o.nmeters])) {
+				sm_cli_log(SM_LOG_ERROR,
+					   "--meter: expected ADDR or ADDR=FILE, ADDR up to 32 characters of 0-9, A-Z, "
+					   "a-z or blank, got \"%s\"",
+					   optarg);
+				return SM_EXIT_USAGE;
+			}
+			o.nmeters++;
+			iec_opt = true;
+			break;
+		case 'b':
+			errno = 0;
+			o.baud = (int)strtol(optarg, &end, 10);
+			if (errno || *end || (o.baud != 300 && o.baud != 600 && o.baud != 1200 && o.baud != 2400 &&
+					       o.baud != 4800 && o.baud != 9600 && o.baud != 19200)) {
+				sm_cli_log(SM_LOG_ERROR,
+					   "--baudrate: expected one of 300, 600, 1200, 2400, 4800, 9600, 19200, got \"%s\"",
+					   optarg);
+				return SM_EXIT_USAGE;
+			}
+			iec_opt = true;
+			break;
+		case 'e':
+			o.echo = true;
+			iec_opt = true;
 			break;
 		case 'h':
 			simulate_help(stdout);
@@ -284,160 +323,22 @@ int sm_cmd_simulate(int argc, char **argv)
 		sm_cli_log(SM_LOG_ERROR, "simulate: unexpected argument \"%s\"", argv[optind]);
 		return SM_EXIT_USAGE;
 	}
-	if (proto_name == NULL || sm_proto_find(proto_name) == NULL) {
+	const struct sm_proto *proto = sm_proto_find(proto_name);
+	if (proto == NULL) {
 		sm_cli_log(SM_LOG_ERROR, "simulate needs -p PROTOCOL (one of: %s)", sm_proto_names());
 		return SM_EXIT_USAGE;
 	}
-	if (strcmp(sm_proto_find(proto_name)->name, "dsmr") != 0) {
-		sm_cli_log(SM_LOG_ERROR, "simulate: protocol %s cannot be simulated by this build", proto_name);
-		return SM_EXIT_USAGE;
-	}
-	if (verbatim && fixture == NULL) {
-		sm_cli_log(SM_LOG_ERROR, "simulate: --verbatim needs --fixture");
-		return SM_EXIT_USAGE;
-	}
-	if (fixture != NULL) {
-		if (sm_read_file(fixture, SIM_MAX_FIXTURE, &file, &filelen, err, sizeof err) != 0) {
-			sm_cli_log(SM_LOG_ERROR, "%s", err);
+	o.proto = proto->name;
+	if (strcmp(proto->name, "dsmr") == 0) {
+		if (iec_opt) {
+			sm_cli_log(SM_LOG_ERROR,
+				   "simulate: --mode, --address, --meter, --baudrate and --echo are for -p iec62056-21");
 			return SM_EXIT_USAGE;
 		}
-		if (verbatim) {
-			frames[0].p = file;
-			frames[0].n = filelen;
-			frames[0].cap = filelen;
-			file = NULL;
-			nframes = 1;
-		} else {
-			nframes = split_dsmr(file, filelen, frames, SIM_MAX_FRAMES);
-			if (nframes == 0) {
-				sm_cli_log(SM_LOG_ERROR, "%s: no DSMR telegram found", fixture);
-				goto out;
-			}
-		}
+		return sim_dsmr(&o);
 	}
-
-	struct termios tio;
-	if (openpty(&master, &slave, NULL, NULL, NULL) != 0) {
-		sm_cli_log(SM_LOG_ERROR, "openpty: %s", strerror(errno));
-		status = SM_EXIT_NONE;
-		goto out;
-	}
-	/* Raw line discipline: the bytes arrive as a meter sends them (no CR/LF
-	 * translation, no echo).  We keep the slave open so the master never
-	 * sees a hangup between two readers. */
-	if (tcgetattr(slave, &tio) == 0) {
-		cfmakeraw(&tio);
-		tcsetattr(slave, TCSANOW, &tio);
-	}
-	fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK);
-	const char *pts = ttyname(slave);
-	if (pts == NULL) {
-		sm_cli_log(SM_LOG_ERROR, "ttyname: %s", strerror(errno));
-		status = SM_EXIT_NONE;
-		goto out;
-	}
-	if (link != NULL) {
-		if (make_link(link, pts) != 0)
-			goto out;
-		linked = true;
-	}
-	sigset_t sigs;
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGTERM);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGHUP);
-	sigprocmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	sm_cli_log(SM_LOG_INFO, "simulating a %s meter on %s%s%s%s, a frame every %g s", proto_name, pts,
-		   link ? " (link " : "", link ? link : "", link ? ")" : "", period);
-
-	struct model md;
-	memset(&md, 0, sizeof md);
-	md.import_wh[0] = 1234567.0;
-	md.import_wh[1] = 2345678.0;
-	md.export_wh[0] = 345678.0;
-	md.export_wh[1] = 45678.0;
-	md.gas_m3 = 4711.25;
-	size_t next = 0;
-	long long sent = 0;
-	int64_t period_ms = (int64_t)llround(period * 1000.0);
-	if (period_ms < 1)
-		period_ms = 1;
-	int64_t due = sm_mono_ms();
-	status = SM_EXIT_OK;
-	for (;;) {
-		int64_t now = sm_mono_ms();
-		if (now >= due) {
-			uint8_t buf[SM_DSMR_MAX + 128];
-			size_t len = 0;
-			if (nframes == 0) {
-				if (model_telegram(&md, sm_now_ms(), buf, sizeof buf - 2, &len) != SM_OK)
-					len = 0;
-			} else if (verbatim) {
-				write_frame(master, frames[0].p, frames[0].n);
-			} else {
-				struct frame *fr = &frames[next++ % nframes];
-				char letter;
-				int64_t wall = sm_now_ms();
-				int off = sm_cet_offset(wall, &letter);
-				memcpy(buf, fr->p, fr->n);
-				len = fr->n;
-				if (sm_dsmr_restamp(buf, len, sizeof buf - 2, &len, wall, off, letter) != SM_OK)
-					len = fr->n;
-			}
-			if (len > 0) {
-				if (len < 2 || buf[len - 1] != '\n') {
-					buf[len++] = '\r';
-					buf[len++] = '\n';
-				}
-				write_frame(master, buf, len);
-			}
-			/* Drain what a half-duplex reader might send (nothing for push
-			 * meters) so the pty never fills in that direction. */
-			uint8_t junk[256];
-			while (read(master, junk, sizeof junk) > 0) {
-			}
-			sent++;
-			if (count > 0 && sent >= count)
-				break;
-			due += period_ms;
-			if (due < now)
-				due = now + period_ms;
-		}
-		struct pollfd pfd = { .fd = sfd, .events = POLLIN };
-		int64_t wait = due - sm_mono_ms();
-		if (wait < 0)
-			wait = 0;
-		if (poll(&pfd, sfd >= 0 ? 1 : 0, (int)(wait > 1000 ? 1000 : wait)) > 0) {
-			struct signalfd_siginfo si;
-			if (read(sfd, &si, sizeof si) == (ssize_t)sizeof si) {
-				sm_cli_log(SM_LOG_INFO, "%s received, stopping", strsignal((int)si.ssi_signo));
-				break;
-			}
-		}
-	}
-	/* Give a reader the chance to take the last frame before the pty goes:
-	 * wait (at most 2 s) until nothing is left unread on the slave side.
-	 * (tcdrain on a pty master would wait forever without a reader.) */
-	for (int64_t until = sm_mono_ms() + 2000; sm_mono_ms() < until;) {
-		int left = 0;
-		if (ioctl(slave, FIONREAD, &left) != 0 || left == 0)
-			break;
-		struct pollfd none = { .fd = -1 };
-		poll(&none, 0, 10);
-	}
-out:
-	if (linked)
-		unlink(link);
-	if (sfd >= 0)
-		close(sfd);
-	if (slave >= 0)
-		close(slave);
-	if (master >= 0)
-		close(master);
-	for (size_t i = 0; i < nframes; i++)
-		free(frames[i].p);
-	free(file);
-	return status;
+	if (strcmp(proto->name, "iec62056-21") == 0)
+		return sim_iec(&o);
+	sm_cli_log(SM_LOG_ERROR, "simulate: protocol %s cannot be simulated by this build", proto->name);
+	return SM_EXIT_USAGE;
 }

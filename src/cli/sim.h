@@ -1,0 +1,84 @@
+/*
+ * sim.h - the pieces of `smartmeter simulate` shared by the simulated
+ * meters: the options, the pseudo-terminal and waiting for input or a
+ * stop signal.  Only the simulate command uses this (one thread).
+ *
+ * simulate.c parses the command line into struct sim_opts and hands it to
+ * the protocol's simulator (sim_dsmr.c, sim_iec.c), which loads its
+ * fixtures (usage errors before any pty exists), opens the pty with
+ * sim_pty_open, serves until a signal or --count, and closes it again.
+ * Diagnostics go to stderr through sm_cli_log.
+ */
+#ifndef SM_CLI_SIM_H
+#define SM_CLI_SIM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define SIM_MAX_FIXTURE (1024 * 1024)
+#define SIM_MAX_METERS 16
+
+/* One --meter ADDR[=FIXTURE] (IEC 62056-21 bus).  Borrowed from argv. */
+struct sim_meter_arg {
+	const char *address; /* "" for a meter without address */
+	size_t address_n;
+	const char *fixture; /* NULL: the built-in meter */
+};
+
+struct sim_opts {
+	const char *proto;   /* canonical protocol name ("dsmr", "iec62056-21") */
+	const char *fixture; /* --fixture or NULL */
+	const char *link;    /* --link or NULL */
+	double period;       /* --period seconds (push) */
+	bool period_set;
+	long long count;     /* --count, -1 = unlimited */
+	bool verbatim;       /* --verbatim */
+	/* IEC 62056-21 */
+	char mode;           /* --mode: 'A' 'B' 'C' (default) 'D' */
+	const char *address; /* --address or NULL */
+	int baud;            /* --baudrate: offered (A-C) or push (D) speed, 0 = default */
+	bool echo;           /* --echo: echo what the reader sends (half-duplex head) */
+	size_t nmeters;      /* --meter entries */
+	struct sim_meter_arg meters[SIM_MAX_METERS];
+};
+
+/* Exit status of a simulator: SM_EXIT_OK, SM_EXIT_NONE or SM_EXIT_USAGE. */
+int sim_dsmr(const struct sim_opts *o);
+int sim_iec(const struct sim_opts *o);
+
+/* ---- the pseudo-terminal ---- */
+struct sim_pty {
+	int master;      /* the meter's end (non-blocking) */
+	int slave;       /* kept open so the master never sees a hangup */
+	int sfd;         /* signalfd for SIGTERM, SIGINT, SIGHUP */
+	const char *pts; /* the slave's path */
+	const char *link;
+	bool linked;
+};
+
+/*
+ * Open a raw pty, link it at link (may be NULL), block SIGTERM, SIGINT and
+ * SIGHUP into a signalfd and ignore SIGPIPE.  0, or -1 after logging why
+ * (p is then closed already).
+ */
+int sim_pty_open(struct sim_pty *p, const char *link);
+/* Give a reader up to 2 s to take what is still unread, then close
+ * everything and remove the link. */
+void sim_pty_close(struct sim_pty *p);
+
+/*
+ * Wait until the monotonic time until_ms (sm_mono_ms), a stop signal, or,
+ * when input is true, bytes from the reader on the master.
+ * SIM_STOP: a signal arrived (logged); SIM_INPUT: bytes are waiting;
+ * SIM_TIME: until_ms was reached.
+ */
+enum sim_wake { SIM_TIME, SIM_INPUT, SIM_STOP };
+enum sim_wake sim_wait(struct sim_pty *p, int64_t until_ms, bool input);
+
+/* Write a whole frame to the master, giving up after 500 ms (an unread
+ * pty fills up, and a meter's bytes are lost on an unread line too).
+ * Returns the bytes written. */
+size_t sim_write(int fd, const uint8_t *p, size_t n);
+
+#endif
