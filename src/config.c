@@ -30,8 +30,15 @@ enum opt_id {
 	OPT_TIMEOUT,
 	OPT_SELECT,
 	OPT_IGNORE_CHECKSUM,
+	OPT_MODE,
+	OPT_ADDRESS,
+	OPT_MAX_BAUDRATE,
+	OPT_BAUD_SWITCH_DELAY,
+	OPT_WAKE_UP,
 	OPT_COUNT
 };
+
+#define IEC "iec62056-21"
 
 const struct sm_option_desc sm_meter_options[] = {
 	[OPT_PROTOCOL] = {"Protocol", "protocol", SM_OPT_STRING, "NAME",
@@ -47,16 +54,34 @@ const struct sm_option_desc sm_meter_options[] = {
 	[OPT_STOPBITS] = {"StopBits", "stop-bits", SM_OPT_NUMBER, "1|2",
 			  "stop bits (default: the protocol's)"},
 	[OPT_INTERVAL] = {"Interval", "interval", SM_OPT_NUMBER, "SECONDS",
-			  "seconds between polls; push meters: at most one emission per interval "
-			  "(default 0: every frame)"},
+			  "polled meters: seconds between polls (default 60); push meters: at most "
+			  "one emission per interval (default 0: every frame)"},
 	[OPT_TIMEOUT] = {"Timeout", "timeout", SM_OPT_NUMBER, "SECONDS",
-			 "seconds without a valid frame before the meter counts as stalled "
-			 "(default 30)"},
+			 "push meters: seconds without a valid frame before the meter counts as "
+			 "stalled (default 30)"},
 	[OPT_SELECT] = {"Select", "select", SM_OPT_LIST, "NAME|OBIS",
 			"only these readings (canonical names or OBIS codes; repeatable)"},
 	[OPT_IGNORE_CHECKSUM] = {"IgnoreChecksum", "ignore-checksum", SM_OPT_BOOL, "true|false",
 				 "accept frames with a wrong CRC/BCC (counted as unchecked)"},
-	[OPT_COUNT] = {NULL, NULL, SM_OPT_STRING, NULL, NULL},
+	[OPT_MODE] = {"Mode", "mode", SM_OPT_STRING, "A|B|C|D",
+		      "IEC 62056-21 mode: A, B, C polled (default C), D push", IEC},
+	[OPT_ADDRESS] = {"Address", "address", SM_OPT_STRING, "ADDRESS",
+			 "IEC 62056-21 device address (1-32 of 0-9 A-Z a-z space), needed "
+			 "for several meters on one bus",
+			 IEC},
+	[OPT_MAX_BAUDRATE] = {"MaxBaudrate", "max-baudrate", SM_OPT_NUMBER, "BAUD",
+			      "IEC 62056-21: highest speed to switch to (300..19200; default: "
+			      "the meter's offer)",
+			      IEC},
+	[OPT_BAUD_SWITCH_DELAY] = {"BaudSwitchDelay", "baud-switch-delay", SM_OPT_NUMBER, "SECONDS",
+				   "IEC 62056-21: pause after the ACK before switching speed "
+				   "(0..5, default 0.3)",
+				   IEC},
+	[OPT_WAKE_UP] = {"WakeUp", "wake-up", SM_OPT_BOOL, "true|false",
+			 "IEC 62056-21: send NUL bytes to wake the meter before the sign-on "
+			 "(default false)",
+			 IEC},
+	[OPT_COUNT] = {NULL, NULL, SM_OPT_STRING, NULL, NULL, NULL},
 };
 
 _Static_assert(sizeof(sm_meter_options) / sizeof(sm_meter_options[0]) == OPT_COUNT + 1,
@@ -65,6 +90,8 @@ _Static_assert(OPT_COUNT <= 64, "opt_set has 64 bits");
 
 static const int bauds[] = {300,   600,   1200,   2400,   4800,   9600,   19200,
 			    38400, 57600, 115200, 230400, 460800, 921600};
+/* IEC 62056-21 speeds (baud characters 0..6 / A..F) */
+static const int iec_bauds[] = {300, 600, 1200, 2400, 4800, 9600, 19200};
 
 /* Where an error goes and how it starts. */
 struct optctx {
@@ -290,18 +317,18 @@ static enum sm_err set_device(struct sm_meter_cfg *m, const struct sm_cfg_value 
 	return SM_OK;
 }
 
-static enum sm_err set_baudrate(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
-				const struct optctx *x)
+/* One of list[0..n): true and *out set; else the error "expected one of ...". */
+static enum sm_err get_baud(const struct sm_cfg_value *v, size_t nv, const struct optctx *x,
+			    const int *list, size_t n, int *out)
 {
 	enum sm_err rc = one_value(x, nv);
 	if (rc != SM_OK)
 		return rc;
 	int b;
 	if (int_in(v, 1, 1e7, &b)) {
-		for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++) {
-			if (bauds[i] == b) {
-				m->line.baud = b;
-				m->line_set |= SM_LINE_BAUD;
+		for (size_t i = 0; i < n; i++) {
+			if (list[i] == b) {
+				*out = b;
 				return SM_OK;
 			}
 		}
@@ -310,9 +337,21 @@ static enum sm_err set_baudrate(struct sm_meter_cfg *m, const struct sm_cfg_valu
 	struct sm_buf w;
 	sm_buf_init(&w, what, sizeof(what));
 	sm_buf_adds(&w, "one of ");
-	for (size_t i = 0; i < sizeof(bauds) / sizeof(bauds[0]); i++)
-		sm_buf_addf(&w, "%s%d", i ? ", " : "", bauds[i]);
+	for (size_t i = 0; i < n; i++)
+		sm_buf_addf(&w, "%s%d", i ? ", " : "", list[i]);
 	return expected(x, what, v, NULL);
+}
+
+static enum sm_err set_baudrate(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	int b;
+	enum sm_err rc = get_baud(v, nv, x, bauds, sizeof(bauds) / sizeof(bauds[0]), &b);
+	if (rc != SM_OK)
+		return rc;
+	m->line.baud = b;
+	m->line_set |= SM_LINE_BAUD;
+	return SM_OK;
 }
 
 static enum sm_err set_parity(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
@@ -474,8 +513,8 @@ static bool bool_word(const char *s, bool digits, bool *out)
 	return false;
 }
 
-static enum sm_err set_ignore_checksum(struct sm_meter_cfg *m, const struct sm_cfg_value *v,
-				       size_t nv, const struct optctx *x)
+static enum sm_err get_bool(const struct sm_cfg_value *v, size_t nv, const struct optctx *x,
+			    bool *out)
 {
 	enum sm_err rc = one_value(x, nv);
 	if (rc != SM_OK)
@@ -485,8 +524,90 @@ static enum sm_err set_ignore_checksum(struct sm_meter_cfg *m, const struct sm_c
 		b = v->b;
 	else if (v->type != SM_CV_STRING || v->s == NULL || !bool_word(v->s, false, &b))
 		return expected(x, "true or false", v, NULL);
-	m->ignore_checksum = b;
+	*out = b;
 	return SM_OK;
+}
+
+static enum sm_err set_ignore_checksum(struct sm_meter_cfg *m, const struct sm_cfg_value *v,
+				       size_t nv, const struct optctx *x)
+{
+	return get_bool(v, nv, x, &m->ignore_checksum);
+}
+
+/* ---- IEC 62056-21 ---- */
+
+static enum sm_err set_mode(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			    const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type == SM_CV_STRING && v->s != NULL && v->s[0] != '\0' && v->s[1] == '\0') {
+		char ch = v->s[0];
+		if (ch >= 'a' && ch <= 'd')
+			ch = (char)(ch - 'a' + 'A');
+		if (ch >= 'A' && ch <= 'D') {
+			m->iec_mode = ch;
+			return SM_OK;
+		}
+	}
+	return expected(x, "\"A\", \"B\", \"C\" or \"D\"", v, NULL);
+}
+
+#define ADDRESS_WHAT "1 to 32 characters of 0-9 A-Z a-z or space"
+
+static enum sm_err set_address(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			       const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type == SM_CV_NUMBER)
+		return expected(x, "a quoted string of " ADDRESS_WHAT, v,
+				"quote it: leading zeros are part of an address");
+	if (v->type != SM_CV_STRING || v->s == NULL)
+		return expected(x, "a string of " ADDRESS_WHAT, v, NULL);
+	size_t n = 0;
+	for (; v->s[n] != '\0'; n++) {
+		char ch = v->s[n];
+		if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      ch == ' ') ||
+		    n >= SM_MAX_ADDRESS_LEN)
+			return expected(x, "a string of " ADDRESS_WHAT, v, NULL);
+	}
+	if (n == 0)
+		return expected(x, "a string of " ADDRESS_WHAT, v, "empty");
+	char *d = xstrdup(v->s);
+	if (d == NULL)
+		return out_of_memory(x);
+	free(m->address);
+	m->address = d;
+	return SM_OK;
+}
+
+static enum sm_err set_max_baudrate(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				    const struct optctx *x)
+{
+	return get_baud(v, nv, x, iec_bauds, sizeof(iec_bauds) / sizeof(iec_bauds[0]), &m->max_baud);
+}
+
+static enum sm_err set_baud_switch_delay(struct sm_meter_cfg *m, const struct sm_cfg_value *v,
+					 size_t nv, const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type != SM_CV_NUMBER || !isfinite(v->num) || v->num < 0 ||
+	    v->num > SM_MAX_BAUD_SWITCH_DELAY_S)
+		return expected(x, "a number of seconds from 0 to 5", v, NULL);
+	m->baud_switch_delay_s = v->num;
+	return SM_OK;
+}
+
+static enum sm_err set_wake_up(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			       const struct optctx *x)
+{
+	return get_bool(v, nv, x, &m->wakeup);
 }
 
 typedef enum sm_err (*setter_fn)(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
@@ -503,6 +624,11 @@ static const setter_fn setters[OPT_COUNT] = {
 	[OPT_TIMEOUT] = set_timeout,
 	[OPT_SELECT] = set_select,
 	[OPT_IGNORE_CHECKSUM] = set_ignore_checksum,
+	[OPT_MODE] = set_mode,
+	[OPT_ADDRESS] = set_address,
+	[OPT_MAX_BAUDRATE] = set_max_baudrate,
+	[OPT_BAUD_SWITCH_DELAY] = set_baud_switch_delay,
+	[OPT_WAKE_UP] = set_wake_up,
 };
 
 const struct sm_option_desc *sm_option_find(const char *name)
@@ -523,6 +649,25 @@ const struct sm_option_desc *sm_option_find_flag(const char *flag)
 		if (strcmp(sm_meter_options[i].flag, flag) == 0)
 			return &sm_meter_options[i];
 	return NULL;
+}
+
+bool sm_option_applies(const struct sm_option_desc *d, const struct sm_proto *p)
+{
+	if (d == NULL || d->protocols == NULL)
+		return true;
+	if (p == NULL || p->name == NULL)
+		return false;
+	size_t len = strlen(p->name);
+	for (const char *q = d->protocols; *q != '\0';) {
+		const char *end = strchr(q, ',');
+		size_t n = end != NULL ? (size_t)(end - q) : strlen(q);
+		if (n == len && strncasecmp(q, p->name, n) == 0)
+			return true;
+		if (end == NULL)
+			break;
+		q = end + 1;
+	}
+	return false;
 }
 
 /* Run the setter of opt, refusing a second use of a single-valued option. */
@@ -675,6 +820,7 @@ static void meter_free(struct sm_meter_cfg *m)
 {
 	free(m->name);
 	free(m->device);
+	free(m->address);
 	for (size_t i = 0; i < m->nselect; i++)
 		free(m->select[i]);
 	memset(m, 0, sizeof(*m));
@@ -740,6 +886,8 @@ enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
 	struct sm_meter_cfg *m = &arr[c->nmeters++];
 	memset(m, 0, sizeof(*m));
 	m->name = dup;
+	m->iec_mode = SM_DEFAULT_IEC_MODE;
+	m->baud_switch_delay_s = SM_DEFAULT_BAUD_SWITCH_DELAY_S;
 	if (out != NULL)
 		*out = m;
 	return SM_OK;
@@ -880,6 +1028,51 @@ static bool line_differs(const struct sm_line *a, const struct sm_line *b, const
 	return true;
 }
 
+static bool is_iec(const struct sm_meter_cfg *m)
+{
+	return m->proto != NULL && m->proto->name != NULL && strcasecmp(m->proto->name, IEC) == 0;
+}
+
+/* Two meters on one Device that cannot share it (IEC 62056-21 bus rules):
+ * true and err set. */
+static bool bus_conflict(const struct sm_meter_cfg *a, const struct sm_meter_cfg *b, char *err,
+			 size_t errlen)
+{
+	if (!is_iec(a) || !is_iec(b))
+		return false;
+	char qa[96], qb[96], qd[96];
+	quote_str(a->name, qa, sizeof(qa));
+	quote_str(b->name, qb, sizeof(qb));
+	quote_str(a->device, qd, sizeof(qd));
+	if (a->iec_mode == 'D' || b->iec_mode == 'D') {
+		set_err(err, errlen,
+			"meters %s and %s share Device %s, but %s pushes (Mode \"D\"): a pushing "
+			IEC " meter needs a Device of its own",
+			qa, qb, qd, a->iec_mode == 'D' ? qa : qb);
+		return true;
+	}
+	const char *why = NULL;
+	char detail[128];
+	if (a->address == NULL && b->address == NULL) {
+		why = "neither has an Address";
+	} else if (a->address == NULL || b->address == NULL) {
+		snprintf(detail, sizeof(detail), "%s has no Address", a->address == NULL ? qa : qb);
+		why = detail;
+	} else if (strcmp(a->address, b->address) == 0) {
+		char qaddr[96];
+		quote_str(a->address, qaddr, sizeof(qaddr));
+		snprintf(detail, sizeof(detail), "both have Address %s", qaddr);
+		why = detail;
+	}
+	if (why == NULL)
+		return false;
+	set_err(err, errlen,
+		"meters %s and %s share Device %s but %s: " IEC
+		" meters on one bus need each an Address of its own",
+		qa, qb, qd, why);
+	return true;
+}
+
 enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 {
 	if (c == NULL || c->nmeters == 0) {
@@ -899,7 +1092,39 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 			set_err(err, errlen, "meter %s: Device: missing (expected %s)", q, DEVICE_WHAT);
 			return SM_E_CONFIG;
 		}
-		const struct sm_line *d = &m->proto->line;
+		for (size_t k = 0; k < OPT_COUNT; k++) {
+			const struct sm_option_desc *o = &sm_meter_options[k];
+			if ((m->opt_set & (1ull << k)) == 0 || sm_option_applies(o, m->proto))
+				continue;
+			char qp[96], qo[96];
+			quote_str(m->proto->name, qp, sizeof(qp));
+			quote_str(o->protocols, qo, sizeof(qo));
+			set_err(err, errlen,
+				"meter %s: %s: applies only to Protocol %s (this meter's Protocol is %s)",
+				q, o->name, qo, qp);
+			return SM_E_CONFIG;
+		}
+		if (!(m->opt_set & (1ull << OPT_MODE)) || m->iec_mode == '\0')
+			m->iec_mode = SM_DEFAULT_IEC_MODE;
+		if (!(m->opt_set & (1ull << OPT_BAUD_SWITCH_DELAY)))
+			m->baud_switch_delay_s = SM_DEFAULT_BAUD_SWITCH_DELAY_S;
+		if (is_iec(m) && m->iec_mode == 'D') {
+			static const enum opt_id signon[] = {OPT_ADDRESS, OPT_MAX_BAUDRATE,
+							     OPT_BAUD_SWITCH_DELAY, OPT_WAKE_UP};
+			for (size_t k = 0; k < sizeof(signon) / sizeof(signon[0]); k++) {
+				if ((m->opt_set & (1ull << signon[k])) == 0)
+					continue;
+				set_err(err, errlen,
+					"meter %s: %s: not used in Mode \"D\" (the meter pushes without a "
+					"sign-on; %s applies to modes A, B and C)",
+					q, sm_meter_options[signon[k]].name, sm_meter_options[signon[k]].name);
+				return SM_E_CONFIG;
+			}
+		}
+		struct sm_line defaults = m->proto->line;
+		if (m->proto->line_defaults != NULL)
+			m->proto->line_defaults(m, &defaults);
+		const struct sm_line *d = &defaults;
 		if (!(m->line_set & SM_LINE_BAUD))
 			m->line.baud = d->baud;
 		if (!(m->line_set & SM_LINE_DATABITS))
@@ -910,6 +1135,15 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 			m->line.stopbits = d->stopbits;
 		if (!(m->opt_set & (1ull << OPT_TIMEOUT)))
 			m->timeout_s = SM_DEFAULT_TIMEOUT_S;
+	}
+	for (size_t i = 0; i < c->nmeters; i++) {
+		for (size_t j = i + 1; j < c->nmeters; j++) {
+			const struct sm_meter_cfg *a = &c->meters[i], *b = &c->meters[j];
+			if (strcmp(a->device, b->device) != 0)
+				continue;
+			if (bus_conflict(a, b, err, errlen))
+				return SM_E_CONFIG;
+		}
 	}
 	for (size_t i = 0; i < c->nmeters; i++) {
 		for (size_t j = i + 1; j < c->nmeters; j++) {

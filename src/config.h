@@ -128,6 +128,15 @@ struct sm_meter_cfg {
 					given only once) */
 };
 #define SM_DEFAULT_TIMEOUT_S 30.0
+/* A polled meter (sm_proto_is_polled) without Interval, or with Interval 0,
+ * is polled every SM_DEFAULT_POLL_S seconds (the reader applies it; the
+ * config keeps interval_s as given). */
+#define SM_DEFAULT_POLL_S 60.0
+/* IEC 62056-21 defaults and limits (Mode, BaudSwitchDelay, Address). */
+#define SM_DEFAULT_IEC_MODE 'C'
+#define SM_DEFAULT_BAUD_SWITCH_DELAY_S 0.3
+#define SM_MAX_BAUD_SWITCH_DELAY_S 5.0
+#define SM_MAX_ADDRESS_LEN 32
 
 struct sm_config {
 	size_t nmeters;
@@ -154,8 +163,11 @@ enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
 /*
  * Set one <Meter> option by its config name (case-insensitive, as collectd
  * does): Protocol Device Baudrate Parity DataBits StopBits Interval Timeout
- * Select IgnoreChecksum.  Values are checked for type and range here; an
- * unknown option is an error that lists the known ones.
+ * Select IgnoreChecksum, and for Protocol "iec62056-21" Mode Address
+ * MaxBaudrate BaudSwitchDelay WakeUp.  Values are checked for type and range
+ * here; an unknown option is an error that lists the known ones.  Whether an
+ * option applies to the meter's protocol is checked by sm_config_validate
+ * (the Protocol may come after the option in a block).
  */
 enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
 			 const struct sm_cfg_value *vals, size_t nvals, char *err, size_t errlen);
@@ -167,7 +179,12 @@ enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
  * BOOL or one of the strings true/false/yes/no/on/off.  Interval and
  * Timeout are at most SM_MAX_SECONDS.  Device accepts a serial port path,
  * tcp://HOST:PORT (port 1..65535) or file:PATH; other "scheme://" prefixes
- * are rejected.  On error m is unchanged.  SM_OK, SM_E_CONFIG or SM_E_NOMEM.
+ * are rejected.  Mode is one letter A, B, C or D (any case; stored upper
+ * case).  Address is a STRING of 1..SM_MAX_ADDRESS_LEN characters of
+ * [0-9A-Za-z ] (a NUMBER is refused: quote it, leading zeros matter).
+ * MaxBaudrate is one of 300 600 1200 2400 4800 9600 19200.  BaudSwitchDelay
+ * is 0..SM_MAX_BAUD_SWITCH_DELAY_S seconds.  WakeUp is a boolean as
+ * IgnoreChecksum.  On error m is unchanged.  SM_OK, SM_E_CONFIG or SM_E_NOMEM.
  */
 #define SM_MAX_SECONDS 86400.0
 
@@ -198,6 +215,23 @@ enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *b
  * The one validator: required options present, protocol line defaults
  * filled in, at least one meter, meters sharing a Device agree on line
  * settings (a conflict names both meters).  SM_OK or SM_E_CONFIG.
+ *
+ * Details:
+ *  - an option whose table entry lists protocols (sm_option_desc.protocols)
+ *    given to a meter of another protocol is an error naming the meter, the
+ *    option and both protocols;
+ *  - defaults: Timeout SM_DEFAULT_TIMEOUT_S, Mode SM_DEFAULT_IEC_MODE,
+ *    BaudSwitchDelay SM_DEFAULT_BAUD_SWITCH_DELAY_S; line settings not
+ *    given come from proto->line_defaults(m) when the protocol has it
+ *    (IEC 62056-21 mode D: 9600 7E1), else from proto->line;
+ *  - an iec62056-21 meter in Mode "D" pushes: Address, MaxBaudrate,
+ *    BaudSwitchDelay and WakeUp are errors there, and it cannot share its
+ *    Device with another iec62056-21 meter (the streams could not be told
+ *    apart);
+ *  - polled iec62056-21 meters (modes A-C) sharing a Device (an RS485 bus)
+ *    each need an Address, and different ones: a meter without one, or two
+ *    with the same one, is an error naming both meters.
+ * These bus rules are checked before the line-setting agreement.
  */
 enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen);
 
@@ -217,12 +251,19 @@ struct sm_option_desc {
 	enum sm_opt_type type;
 	const char *arg;   /* "BAUD" for help texts */
 	const char *help;
+	const char *protocols; /* NULL: for every protocol; else the names of the
+				  protocols the option applies to, comma-separated
+				  ("iec62056-21"): sm_config_validate rejects it
+				  for a meter of another protocol */
 };
 extern const struct sm_option_desc sm_meter_options[]; /* terminated by name == NULL */
 /* Look an option up by config name (case-insensitive) or by flag name
  * (exact, without dashes); NULL if unknown. */
 const struct sm_option_desc *sm_option_find(const char *name);
 const struct sm_option_desc *sm_option_find_flag(const char *flag);
+/* Whether option d applies to protocol p (true when d->protocols is NULL;
+ * false for a NULL p when it is not). */
+bool sm_option_applies(const struct sm_option_desc *d, const struct sm_proto *p);
 
 /* Line settings as text: "115200 8N1". */
 void sm_line_format(const struct sm_line *l, char *out, size_t cap);

@@ -13,6 +13,14 @@
 #include "config.h"
 
 #define BAUD_LIST "300, 600, 1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600"
+#define IEC_BAUD_LIST "300, 600, 1200, 2400, 4800, 9600, 19200"
+#define KNOWN_OPTIONS                                                                              \
+	"Protocol, Device, Baudrate, Parity, DataBits, StopBits, Interval, Timeout, Select, "      \
+	"IgnoreChecksum, Mode, Address, MaxBaudrate, BaudSwitchDelay, WakeUp"
+#define KNOWN_FLAGS                                                                                \
+	"--protocol, --device, --baudrate, --parity, --data-bits, --stop-bits, --interval, "       \
+	"--timeout, --select, --ignore-checksum, --mode, --address, --max-baudrate, "              \
+	"--baud-switch-delay, --wake-up"
 
 /* ---- helpers ---- */
 
@@ -701,7 +709,7 @@ static void test_option_table(void **state)
 		assert_ptr_equal(sm_option_find(d->name), d);
 		assert_ptr_equal(sm_option_find_flag(d->flag), d);
 	}
-	assert_int_equal(n, 10);
+	assert_int_equal(n, 15);
 	assert_ptr_equal(sm_option_find("BAUDRATE"), sm_option_find("Baudrate"));
 	assert_null(sm_option_find("Baudrat"));
 	assert_null(sm_option_find(NULL));
@@ -941,11 +949,10 @@ static void test_opt_unknown(void **state)
 {
 	struct fx *f = *state;
 	set_fails(f, "Baudrat", vnum(9600),
-		  "meter \"home\": unknown option \"Baudrat\" (known: Protocol, Device, Baudrate, "
-		  "Parity, DataBits, StopBits, Interval, Timeout, Select, IgnoreChecksum)");
+		  "meter \"home\": unknown option \"Baudrat\" (known: " KNOWN_OPTIONS ")");
 	/* options of protocols that do not exist yet */
-	static const char *const later[] = {"Key",     "KeyFile", "AuthKey",     "Framing", "Mode",
-					    "Address", "Slave",   "MaxBaudrate", "Model",   "RegisterMap"};
+	static const char *const later[] = {"Key",   "KeyFile", "AuthKey",    "Framing",
+					    "Slave", "Model",   "RegisterMap"};
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		assert_int_equal(set1(f, later[i], vstr("1")), SM_E_CONFIG);
 		char want[64];
@@ -954,8 +961,7 @@ static void test_opt_unknown(void **state)
 	}
 	/* odd bytes in the option name are escaped */
 	set_fails(f, "Bad\"Name\n", vnum(1),
-		  "meter \"home\": unknown option \"Bad\\x22Name\\x0a\" (known: Protocol, Device, "
-		  "Baudrate, Parity, DataBits, StopBits, Interval, Timeout, Select, IgnoreChecksum)");
+		  "meter \"home\": unknown option \"Bad\\x22Name\\x0a\" (known: " KNOWN_OPTIONS ")");
 	/* a short error buffer is still terminated */
 	char tiny[10];
 	struct sm_cfg_value v = vnum(1);
@@ -995,8 +1001,7 @@ static void test_tree_errors(void **state)
 	load_fails(METER("a", DSMR_USB0 "Baudrate 12345\n"),
 		   "meter \"a\": Baudrate: expected one of " BAUD_LIST ", got 12345");
 	load_fails(METER("a", DSMR_USB0 "Key \"000102030405060708090A0B0C0D0E0F\"\n"),
-		   "meter \"a\": unknown option \"Key\" (known: Protocol, Device, Baudrate, Parity, "
-		   "DataBits, StopBits, Interval, Timeout, Select, IgnoreChecksum)");
+		   "meter \"a\": unknown option \"Key\" (known: " KNOWN_OPTIONS ")");
 	load_fails(METER("a", DSMR_USB0) METER("a", DSMR_USB0),
 		   "meter \"a\": defined more than once (meter names must be unique)");
 	load_fails(METER("a b", DSMR_USB0),
@@ -1292,12 +1297,8 @@ static void test_flags_invalid(void **state)
 		   "--select: expected reading names ([a-z0-9_]+) or OBIS codes such as \"1-0:1.8.0\", "
 		   "got \"Energy\"");
 	assert_int_equal(f->m->nselect, 0);
-	flag_fails(f, "max-baudrate", "9600",
-		   "--max-baudrate: unknown option (known: --protocol, --device, --baudrate, --parity, "
-		   "--data-bits, --stop-bits, --interval, --timeout, --select, --ignore-checksum)");
-	flag_fails(f, "Baudrate", "9600",
-		   "--Baudrate: unknown option (known: --protocol, --device, --baudrate, --parity, "
-		   "--data-bits, --stop-bits, --interval, --timeout, --select, --ignore-checksum)");
+	flag_fails(f, "slave", "1", "--slave: unknown option (known: " KNOWN_FLAGS ")");
+	flag_fails(f, "Baudrate", "9600", "--Baudrate: unknown option (known: " KNOWN_FLAGS ")");
 	char msg[256];
 	snprintf(msg, sizeof(msg), "--protocol: expected one of %s, got \"p1\"", sm_proto_names());
 	flag_fails(f, "protocol", "p1", msg);
@@ -1314,6 +1315,437 @@ static void test_flags_invalid(void **state)
 	assert_int_equal(flag(f, "select", many), SM_OK);
 	assert_int_equal(f->m->nselect, SM_MAX_SELECT);
 	flag_fails(f, "select", "a", "--select: expected at most 32 entries in all, got 33");
+}
+
+/* ---- IEC 62056-21 options ---- */
+
+/* Until the real "iec62056-21" protocol is in the table, a stand-in with
+ * the same name and line defaults (300 7E1; mode D 9600 7E1) lets the
+ * validator's rules be tested; with the real one present it is used. */
+static void fake_iec_line_defaults(const struct sm_meter_cfg *cfg, struct sm_line *out)
+{
+	if (cfg->iec_mode == 'D')
+		*out = (struct sm_line){9600, 7, SM_PARITY_EVEN, 1};
+	else
+		*out = (struct sm_line){300, 7, SM_PARITY_EVEN, 1};
+}
+
+static const struct sm_proto fake_iec = {
+	.name = "iec62056-21",
+	.description = "stand-in for the validator tests",
+	.line = {300, 7, SM_PARITY_EVEN, 1},
+	.line_defaults = fake_iec_line_defaults,
+};
+
+static const struct sm_proto *iec_proto(void)
+{
+	const struct sm_proto *p = sm_proto_find("iec62056-21");
+	return p != NULL ? p : &fake_iec;
+}
+
+/* Add meter name on dev with protocol iec62056-21 and the given options
+ * (pairs of option name and value text: numbers for MaxBaudrate and
+ * BaudSwitchDelay, booleans for WakeUp, strings otherwise). */
+static void add_iec(struct sm_config *c, const char *name, const char *dev, ...)
+{
+	struct sm_meter_cfg *m;
+	char err[512] = "";
+	if (sm_config_add_meter(c, name, &m, err, sizeof(err)) != SM_OK)
+		fail_msg("add %s: %s", name, err);
+	m->proto = iec_proto();
+	if (sm_meter_set_flag(m, "device", dev, err, sizeof(err)) != SM_OK)
+		fail_msg("%s", err);
+	va_list ap;
+	va_start(ap, dev);
+	for (;;) {
+		const char *opt = va_arg(ap, const char *);
+		if (opt == NULL)
+			break;
+		const char *val = va_arg(ap, const char *);
+		if (sm_meter_set_flag(m, sm_option_find(opt)->flag, val, err, sizeof(err)) != SM_OK)
+			fail_msg("%s %s: %s", opt, val, err);
+	}
+	va_end(ap);
+}
+
+static void validate_fails(struct sm_config *c, const char *msg)
+{
+	char err[512] = "";
+	enum sm_err rc = sm_config_validate(c, err, sizeof(err));
+	if (rc != SM_E_CONFIG)
+		fail_msg("expected an error \"%s\", got rc %d", msg, rc);
+	assert_string_equal(err, msg);
+	sm_config_free(c);
+}
+
+static void validate_ok(struct sm_config *c)
+{
+	char err[512] = "";
+	if (sm_config_validate(c, err, sizeof(err)) != SM_OK)
+		fail_msg("validate: %s", err);
+}
+
+static void test_opt_iec_values(void **state)
+{
+	struct fx *f = *state;
+	/* defaults of a new meter */
+	assert_int_equal(f->m->iec_mode, 'C');
+	assert_null(f->m->address);
+	assert_int_equal(f->m->max_baud, 0);
+	assert_true(f->m->baud_switch_delay_s == 0.3);
+	assert_false(f->m->wakeup);
+
+	/* Mode */
+#define MODE_ERR(got) "meter \"home\": Mode: expected \"A\", \"B\", \"C\" or \"D\", got " got
+	set_fails(f, "Mode", vstr("E"), MODE_ERR("\"E\""));
+	set_fails(f, "Mode", vstr("AB"), MODE_ERR("\"AB\""));
+	set_fails(f, "Mode", vstr(""), MODE_ERR("\"\""));
+	set_fails(f, "Mode", vnum(3), MODE_ERR("3"));
+	set_fails(f, "Mode", vbool(true), MODE_ERR("true"));
+#undef MODE_ERR
+	static const char *const modes[] = {"A", "b", "C", "d"};
+	for (size_t i = 0; i < 4; i++) {
+		f->m->opt_set = 0;
+		assert_int_equal(set1(f, "mode", vstr(modes[i])), SM_OK);
+		assert_int_equal(f->m->iec_mode, "ABCD"[i]);
+	}
+	set_fails(f, "Mode", vstr("A"), "meter \"home\": Mode: given more than once");
+
+	/* Address */
+#define ADDR_ERR(got) "meter \"home\": Address: expected a string of 1 to 32 characters of 0-9 A-Z a-z or space, got " got
+	set_fails(f, "Address", vstr("abc-1"), ADDR_ERR("\"abc-1\""));
+	set_fails(f, "Address", vstr(""), ADDR_ERR("\"\" (empty)"));
+	set_fails(f, "Address", vstr("123456789012345678901234567890123"),
+		  ADDR_ERR("\"123456789012345678901234567890123\""));
+	set_fails(f, "Address", vstr("12\n"), ADDR_ERR("\"12\\x0a\""));
+	set_fails(f, "Address", vbool(false), ADDR_ERR("false"));
+	set_fails(f, "Address", vnum(42),
+		  "meter \"home\": Address: expected a quoted string of 1 to 32 characters of 0-9 A-Z "
+		  "a-z or space, got 42 (quote it: leading zeros are part of an address)");
+#undef ADDR_ERR
+	assert_null(f->m->address);
+	static const char *const addrs[] = {"12345678", "Bla0", "a b", "00000001",
+					    "12345678901234567890123456789012"};
+	for (size_t i = 0; i < 5; i++) {
+		f->m->opt_set = 0;
+		assert_int_equal(set1(f, "ADDRESS", vstr(addrs[i])), SM_OK);
+		assert_string_equal(f->m->address, addrs[i]);
+	}
+	set_fails(f, "Address", vstr("1"), "meter \"home\": Address: given more than once");
+
+	/* MaxBaudrate */
+#define MAXB_ERR(got) "meter \"home\": MaxBaudrate: expected one of " IEC_BAUD_LIST ", got " got
+	set_fails(f, "MaxBaudrate", vnum(38400), MAXB_ERR("38400"));
+	set_fails(f, "MaxBaudrate", vnum(9600.5), MAXB_ERR("9600.5"));
+	set_fails(f, "MaxBaudrate", vnum(0), MAXB_ERR("0"));
+	set_fails(f, "MaxBaudrate", vstr("9600"), MAXB_ERR("\"9600\""));
+#undef MAXB_ERR
+	static const int speeds[] = {300, 600, 1200, 2400, 4800, 9600, 19200};
+	for (size_t i = 0; i < 7; i++) {
+		f->m->opt_set = 0;
+		assert_int_equal(set1(f, "maxbaudrate", vnum(speeds[i])), SM_OK);
+		assert_int_equal(f->m->max_baud, speeds[i]);
+	}
+
+	/* BaudSwitchDelay */
+#define DELAY_ERR(got) "meter \"home\": BaudSwitchDelay: expected a number of seconds from 0 to 5, got " got
+	set_fails(f, "BaudSwitchDelay", vnum(-0.1), DELAY_ERR("-0.1"));
+	set_fails(f, "BaudSwitchDelay", vnum(5.01), DELAY_ERR("5.01"));
+	set_fails(f, "BaudSwitchDelay", vstr("0.3"), DELAY_ERR("\"0.3\""));
+#undef DELAY_ERR
+	static const double delays[] = {0, 5, 0.45};
+	for (size_t i = 0; i < 3; i++) {
+		f->m->opt_set = 0;
+		assert_int_equal(set1(f, "BaudSwitchDelay", vnum(delays[i])), SM_OK);
+		assert_true(f->m->baud_switch_delay_s == delays[i]);
+	}
+
+	/* WakeUp */
+	set_fails(f, "WakeUp", vstr("maybe"), "meter \"home\": WakeUp: expected true or false, got \"maybe\"");
+	set_fails(f, "WakeUp", vnum(1), "meter \"home\": WakeUp: expected true or false, got 1");
+	assert_int_equal(set1(f, "wakeup", vbool(true)), SM_OK);
+	assert_true(f->m->wakeup);
+	f->m->opt_set = 0;
+	assert_int_equal(set1(f, "WakeUp", vstr("off")), SM_OK);
+	assert_false(f->m->wakeup);
+}
+
+static void test_flags_iec(void **state)
+{
+	struct fx *f = *state;
+	f->m->proto = iec_proto();
+	assert_int_equal(flag(f, "device", "/dev/ttyUSB0"), SM_OK);
+	assert_int_equal(flag(f, "mode", "b"), SM_OK);
+	assert_int_equal(flag(f, "address", "0042"), SM_OK);
+	assert_int_equal(flag(f, "max-baudrate", "0x2580"), SM_OK);
+	assert_int_equal(flag(f, "baud-switch-delay", "0.5"), SM_OK);
+	assert_int_equal(flag(f, "wake-up", NULL), SM_OK);
+	assert_int_equal(f->m->iec_mode, 'B');
+	assert_string_equal(f->m->address, "0042");
+	assert_int_equal(f->m->max_baud, 9600);
+	assert_true(f->m->baud_switch_delay_s == 0.5);
+	assert_true(f->m->wakeup);
+	assert_int_equal(sm_config_validate(&f->c, f->err, sizeof(f->err)), SM_OK);
+	/* given values survive validation */
+	assert_int_equal(f->m->iec_mode, 'B');
+	assert_true(f->m->baud_switch_delay_s == 0.5);
+	unsigned long long given = f->m->opt_set;
+	f->m->opt_set = 0;
+	flag_fails(f, "max-baudrate", "12345", "--max-baudrate: expected one of " IEC_BAUD_LIST ", got 12345");
+	flag_fails(f, "mode", "E", "--mode: expected \"A\", \"B\", \"C\" or \"D\", got \"E\"");
+	flag_fails(f, "address", "a:b", "--address: expected a string of 1 to 32 characters of 0-9 A-Z a-z or space, got \"a:b\"");
+	flag_fails(f, "baud-switch-delay", "6", "--baud-switch-delay: expected a number of seconds from 0 to 5, got 6");
+	flag_fails(f, "wake-up", "2", "--wake-up: expected true, false, yes, no, 1 or 0, got \"2\"");
+	assert_int_equal(f->m->max_baud, 9600); /* unchanged by the failures */
+	assert_int_equal(f->m->iec_mode, 'B');
+	assert_string_equal(f->m->address, "0042");
+	f->m->opt_set = given;
+	flag_fails(f, "wake-up", "0", "--wake-up: given more than once");
+}
+
+static void test_option_protocols(void **state)
+{
+	(void)state;
+	const struct sm_proto *dsmr = sm_proto_find("dsmr");
+	static const char *const iec_only[] = {"Mode", "Address", "MaxBaudrate", "BaudSwitchDelay",
+					       "WakeUp"};
+	for (size_t i = 0; sm_meter_options[i].name != NULL; i++) {
+		const struct sm_option_desc *d = &sm_meter_options[i];
+		bool iec = false;
+		for (size_t k = 0; k < 5; k++)
+			iec = iec || strcmp(d->name, iec_only[k]) == 0;
+		if (iec)
+			assert_string_equal(d->protocols, "iec62056-21");
+		else
+			assert_null(d->protocols);
+		assert_int_equal(sm_option_applies(d, dsmr), !iec);
+		assert_true(sm_option_applies(d, iec_proto()));
+		assert_int_equal(sm_option_applies(d, NULL), !iec);
+	}
+	assert_true(sm_option_applies(NULL, dsmr));
+	/* a list of several protocols */
+	struct sm_option_desc several = {"X", "x", SM_OPT_STRING, "X", "x", "modbus,IEC62056-21,sml"};
+	struct sm_proto other = {.name = "iec62056"};
+	assert_true(sm_option_applies(&several, iec_proto()));
+	assert_false(sm_option_applies(&several, dsmr));
+	assert_false(sm_option_applies(&several, &other));
+}
+
+static void test_iec_wrong_protocol(void **state)
+{
+	(void)state;
+	/* the Protocol may come before or after the option */
+	load_fails(METER("a", DSMR_USB0 "Mode \"C\"\n"),
+		   "meter \"a\": Mode: applies only to Protocol \"iec62056-21\" (this meter's Protocol "
+		   "is \"dsmr\")");
+	load_fails(METER("a", "Address \"12\"\n" DSMR_USB0),
+		   "meter \"a\": Address: applies only to Protocol \"iec62056-21\" (this meter's "
+		   "Protocol is \"dsmr\")");
+	load_fails(METER("ok", DSMR_USB0) METER("b", "MaxBaudrate 9600\nProtocol \"dsmr\"\nDevice \"/dev/ttyUSB1\"\n"),
+		   "meter \"b\": MaxBaudrate: applies only to Protocol \"iec62056-21\" (this meter's "
+		   "Protocol is \"dsmr\")");
+	load_fails(METER("a", DSMR_USB0 "BaudSwitchDelay 1\n"),
+		   "meter \"a\": BaudSwitchDelay: applies only to Protocol \"iec62056-21\" (this "
+		   "meter's Protocol is \"dsmr\")");
+	load_fails(METER("a", DSMR_USB0 "WakeUp false\n"),
+		   "meter \"a\": WakeUp: applies only to Protocol \"iec62056-21\" (this meter's "
+		   "Protocol is \"dsmr\")");
+	/* the same from command line flags */
+	struct sm_config c;
+	struct sm_meter_cfg *m;
+	char err[512];
+	sm_config_init(&c);
+	assert_int_equal(sm_config_add_meter(&c, "meter", &m, err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "wake-up", NULL, err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "protocol", "dsmr", err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "device", "/dev/ttyUSB0", err, sizeof(err)), SM_OK);
+	validate_fails(&c, "meter \"meter\": WakeUp: applies only to Protocol \"iec62056-21\" (this "
+			   "meter's Protocol is \"dsmr\")");
+}
+
+static void test_iec_defaults_and_line(void **state)
+{
+	(void)state;
+	struct sm_config c;
+	char line[32];
+	sm_config_init(&c);
+	add_iec(&c, "optical", "/dev/ttyUSB0", NULL);
+	add_iec(&c, "dd3", "/dev/ttyUSB1", "Mode", "D", NULL);
+	add_iec(&c, "dd3fast", "/dev/ttyUSB2", "Mode", "d", "Baudrate", "19200", NULL);
+	add_iec(&c, "a", "/dev/ttyUSB3", "Mode", "A", "Parity", "odd", NULL);
+	/* a meter built by hand (no add_meter defaults) gets them from validate */
+	c.meters[3].iec_mode = '\0';
+	c.meters[3].opt_set &= ~(1ull << (sm_option_find("Mode") - sm_meter_options));
+	c.meters[3].baud_switch_delay_s = 0;
+	validate_ok(&c);
+	const struct sm_meter_cfg *o = &c.meters[0], *d = &c.meters[1], *f = &c.meters[2],
+				  *a = &c.meters[3];
+	assert_int_equal(o->iec_mode, 'C');
+	assert_null(o->address);
+	assert_int_equal(o->max_baud, 0);
+	assert_true(o->baud_switch_delay_s == 0.3);
+	assert_false(o->wakeup);
+	assert_true(o->timeout_s == SM_DEFAULT_TIMEOUT_S);
+	assert_true(o->interval_s == 0); /* the reader polls every SM_DEFAULT_POLL_S */
+	assert_true(SM_DEFAULT_POLL_S == 60.0);
+	sm_line_format(&o->line, line, sizeof(line));
+	assert_string_equal(line, "300 7E1");
+	/* mode D: the protocol's line defaults for push */
+	assert_int_equal(d->iec_mode, 'D');
+	sm_line_format(&d->line, line, sizeof(line));
+	assert_string_equal(line, "9600 7E1");
+	assert_int_equal(d->line_set, 0);
+	sm_line_format(&f->line, line, sizeof(line));
+	assert_string_equal(line, "19200 7E1");
+	/* back to the defaults when Mode was not given */
+	assert_int_equal(a->iec_mode, 'C');
+	assert_true(a->baud_switch_delay_s == 0.3);
+	sm_line_format(&a->line, line, sizeof(line));
+	assert_string_equal(line, "300 7O1");
+	sm_config_free(&c);
+
+	/* mode D takes no sign-on options */
+	static const char *const signon[][2] = {
+		{"Address", "1"}, {"MaxBaudrate", "9600"}, {"BaudSwitchDelay", "0"}, {"WakeUp", "false"}};
+	for (size_t i = 0; i < 4; i++) {
+		char msg[256];
+		sm_config_init(&c);
+		add_iec(&c, "dd3", "/dev/ttyUSB1", signon[i][0], signon[i][1], "Mode", "D", NULL);
+		snprintf(msg, sizeof(msg),
+			 "meter \"dd3\": %s: not used in Mode \"D\" (the meter pushes without a sign-on; "
+			 "%s applies to modes A, B and C)",
+			 signon[i][0], signon[i][0]);
+		validate_fails(&c, msg);
+	}
+}
+
+static void test_iec_bus_rules(void **state)
+{
+	(void)state;
+	struct sm_config c;
+	const char *tail = ": iec62056-21 meters on one bus need each an Address of its own";
+	char msg[256];
+
+	/* addressed meters on one RS485 bus: one port, in config order */
+	sm_config_init(&c);
+	add_iec(&c, "m1", "/dev/ttyUSB0", "Address", "11111111", NULL);
+	add_iec(&c, "other", "/dev/ttyUSB1", NULL);
+	add_iec(&c, "m2", "/dev/ttyUSB0", "Address", "11111112", "Mode", "B", NULL);
+	add_iec(&c, "m3", "/dev/ttyUSB0", "Address", "1111111", "MaxBaudrate", "2400", NULL);
+	validate_ok(&c);
+	struct sm_port *p;
+	size_t np;
+	assert_int_equal(sm_config_ports(&c, &p, &np), SM_OK);
+	assert_int_equal(np, 2);
+	assert_int_equal(p[0].nmeters, 3);
+	assert_string_equal(p[0].meters[0]->name, "m1");
+	assert_string_equal(p[0].meters[1]->name, "m2");
+	assert_string_equal(p[0].meters[2]->name, "m3");
+	assert_int_equal(p[0].line.baud, 300);
+	sm_ports_free(p, np);
+	sm_config_free(&c);
+
+	/* two without an Address */
+	sm_config_init(&c);
+	add_iec(&c, "a", "/dev/ttyUSB0", NULL);
+	add_iec(&c, "b", "/dev/ttyUSB0", NULL);
+	snprintf(msg, sizeof(msg), "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but neither has an Address%s", tail);
+	validate_fails(&c, msg);
+	/* one without */
+	sm_config_init(&c);
+	add_iec(&c, "a", "/dev/ttyUSB0", "Address", "1", NULL);
+	add_iec(&c, "z", "/dev/ttyUSB9", NULL);
+	add_iec(&c, "b", "/dev/ttyUSB0", "Mode", "A", NULL);
+	snprintf(msg, sizeof(msg), "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but \"b\" has no Address%s", tail);
+	validate_fails(&c, msg);
+	sm_config_init(&c);
+	add_iec(&c, "a", "/dev/ttyUSB0", NULL);
+	add_iec(&c, "b", "/dev/ttyUSB0", "Address", "1", NULL);
+	snprintf(msg, sizeof(msg), "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but \"a\" has no Address%s", tail);
+	validate_fails(&c, msg);
+	/* the same Address twice */
+	sm_config_init(&c);
+	add_iec(&c, "a", "tcp://127.0.0.1:4001", "Address", "42", NULL);
+	add_iec(&c, "b", "tcp://127.0.0.1:4001", "Address", "43", NULL);
+	add_iec(&c, "c", "tcp://127.0.0.1:4001", "Address", "42", NULL);
+	snprintf(msg, sizeof(msg), "meters \"a\" and \"c\" share Device \"tcp://127.0.0.1:4001\" but both have Address \"42\"%s", tail);
+	validate_fails(&c, msg);
+
+	/* a pushing meter (mode D) needs its Device to itself among IEC meters,
+	 * even when the line settings agree */
+	sm_config_init(&c);
+	add_iec(&c, "poll", "/dev/ttyUSB0", "Address", "1", "Baudrate", "9600", NULL);
+	add_iec(&c, "push", "/dev/ttyUSB0", "Mode", "D", NULL);
+	validate_fails(&c, "meters \"poll\" and \"push\" share Device \"/dev/ttyUSB0\", but \"push\" "
+			   "pushes (Mode \"D\"): a pushing iec62056-21 meter needs a Device of its own");
+	sm_config_init(&c);
+	add_iec(&c, "d1", "/dev/ttyUSB0", "Mode", "D", NULL);
+	add_iec(&c, "d2", "/dev/ttyUSB0", "Mode", "D", NULL);
+	validate_fails(&c, "meters \"d1\" and \"d2\" share Device \"/dev/ttyUSB0\", but \"d1\" "
+			   "pushes (Mode \"D\"): a pushing iec62056-21 meter needs a Device of its own");
+
+	/* a polled IEC meter and a push meter of another protocol on one device:
+	 * allowed when the line settings agree, else the usual conflict */
+	sm_config_init(&c);
+	add_iec(&c, "poll", "/dev/ttyUSB0", NULL);
+	struct sm_meter_cfg *m;
+	char err[512];
+	assert_int_equal(sm_config_add_meter(&c, "p1", &m, err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "protocol", "dsmr", err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "device", "/dev/ttyUSB0", err, sizeof(err)), SM_OK);
+	validate_fails(&c, "meters \"poll\" and \"p1\" share Device \"/dev/ttyUSB0\" but disagree on "
+			   "Baudrate (300 vs 115200): meters on one device must use the same line "
+			   "settings");
+	sm_config_init(&c);
+	add_iec(&c, "poll", "/dev/ttyUSB0", NULL);
+	assert_int_equal(sm_config_add_meter(&c, "p1", &m, err, sizeof(err)), SM_OK);
+	m->proto = sm_proto_find("dsmr");
+	assert_int_equal(sm_meter_set_flag(m, "device", "/dev/ttyUSB0", err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "baudrate", "300", err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "data-bits", "7", err, sizeof(err)), SM_OK);
+	assert_int_equal(sm_meter_set_flag(m, "parity", "even", err, sizeof(err)), SM_OK);
+	validate_ok(&c);
+	sm_config_free(&c);
+}
+
+/* With the real protocol in the table: the same rules from config text. */
+static void test_iec_from_text(void **state)
+{
+	(void)state;
+	if (sm_proto_find("iec62056-21") == NULL) {
+		print_message("protocol iec62056-21 not built yet: skipped\n");
+		skip();
+	}
+	struct sm_config c;
+	char err[512] = "";
+	assert_int_equal(load(METER("optical", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB0\"\n"
+					       "MaxBaudrate 9600\nWakeUp true\n")
+			      METER("dd3", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB1\"\nMode \"D\"\n")
+			      METER("bus1", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB2\"\n"
+					    "Address \"00000001\"\n")
+			      METER("bus2", "Address \"00000002\"\nProtocol \"iec62056-21\"\n"
+					    "Device \"/dev/ttyUSB2\"\nBaudSwitchDelay 0.5\n"),
+			      &c, err, sizeof(err)),
+			 SM_OK);
+	char line[32];
+	sm_line_format(&c.meters[0].line, line, sizeof(line));
+	assert_string_equal(line, "300 7E1");
+	assert_int_equal(c.meters[0].max_baud, 9600);
+	assert_true(c.meters[0].wakeup);
+	assert_true(sm_proto_is_polled(&c.meters[0]));
+	sm_line_format(&c.meters[1].line, line, sizeof(line));
+	assert_string_equal(line, "9600 7E1");
+	assert_false(sm_proto_is_polled(&c.meters[1]));
+	assert_string_equal(c.meters[3].address, "00000002");
+	assert_true(c.meters[3].baud_switch_delay_s == 0.5);
+	sm_config_free(&c);
+	load_fails(METER("a", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB0\"\n")
+		   METER("b", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB0\"\n"),
+		   "meters \"a\" and \"b\" share Device \"/dev/ttyUSB0\" but neither has an Address: "
+		   "iec62056-21 meters on one bus need each an Address of its own");
+	load_fails(METER("a", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB0\"\nAddress 42\n"),
+		   "meter \"a\": Address: expected a quoted string of 1 to 32 characters of 0-9 A-Z "
+		   "a-z or space, got 42 (quote it: leading zeros are part of an address)");
 }
 
 int main(void)
@@ -1355,6 +1787,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_selects, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_flags_valid, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_flags_invalid, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_iec_values, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_flags_iec, fx_setup, fx_teardown),
+		cmocka_unit_test(test_option_protocols),
+		cmocka_unit_test(test_iec_wrong_protocol),
+		cmocka_unit_test(test_iec_defaults_and_line),
+		cmocka_unit_test(test_iec_bus_rules),
+		cmocka_unit_test(test_iec_from_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
