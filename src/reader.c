@@ -26,7 +26,38 @@
  *  - The back-off after a loss starts over at 1 s once a good frame arrives.
  *  - Timeout is measured from the first successful open or the last good
  *    frame, whichever is later, and also while the port is closed after
- *    a loss (a vanished device stalls its meters).
+ *    a loss (a vanished device stalls its meters).  Push meters only.
+ *
+ * Polled meters (sm_proto_is_polled: IEC 62056-21 modes A-C) are polled
+ * by the same thread, one session at a time:
+ *  - Schedule: every meter's Interval (SM_DEFAULT_POLL_S when 0), the first
+ *    poll right after the first open.  Each poll is due one interval after
+ *    the previous one was due; a poll that starts more than an interval
+ *    late re-anchors the schedule at its start (no bursts of catch-up
+ *    polls).  Due meters are polled earliest-due first, so meters sharing a
+ *    bus take turns and a silent one delays the others only by its own
+ *    timeouts.  In trigger mode polls run only on a trigger: every polled
+ *    meter once, in configuration order (triggers during such a round ask
+ *    for one more round).
+ *  - A session runs poll_start, then carries out each action until DONE:
+ *    SEND writes in pieces of at most SM_READ_TIMEOUT_MS each (with a
+ *    drain after each piece when the action asks for one), SET_LINE
+ *    switches the port, WAIT waits on the condition variable, READ reads
+ *    in slices of at most SM_READ_TIMEOUT_MS until bytes arrive or the
+ *    action's silence has passed.  Bytes the session does not take are
+ *    offered again with its next READ (or read behind, when it just
+ *    declined them).  Stop is checked between pieces and slices.
+ *  - During a session all input goes to it; outside sessions input goes
+ *    to the push meters of the port (polled meters never see it).
+ *  - After a session the port's configured line settings are restored if
+ *    the session changed them.
+ *  - Results: SM_READINGS counts a frame and is emitted at once (Select
+ *    applies; the interval handed to the sink is the poll interval; in
+ *    trigger mode too).  A negative result counts as push frames do, with
+ *    SM_E_TIMEOUT (the meter did not answer) in `timeout`, and is logged
+ *    rate limited: "meter "x" (dev): no answer to the sign-on".  A line
+ *    setting the port refuses is logged (rate limited) and ends the poll.
+ *    A failed write or read loses the port (reopen with back-off).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -52,6 +83,10 @@ struct meter {
 	bool have_latest;
 	int64_t latest_rx_ms;
 
+	bool polled;      /* sm_proto_is_polled */
+	double poll_s;    /* polled: seconds between polls */
+	int64_t next_poll;/* polled: mono ms when the next poll is due */
+
 	_Atomic uint64_t bytes, frames, crc, unchecked, decode, auth, timeout, reconnect;
 	_Atomic int64_t last_frame_ms;
 
@@ -64,7 +99,12 @@ struct meter {
 	bool stalled;
 	struct sm_logrl rl_crc, rl_decode, rl_auth, rl_stall;
 	struct sm_logrl rl_unchecked; /* frames accepted by IgnoreChecksum: warned, rate limited */
+	struct sm_logrl rl_timeout;   /* polled: no answer */
+	struct sm_logrl rl_line;      /* polled: a line setting the port refused */
 };
+
+/* A session that made this many steps without taking any input is stuck. */
+#define SM_POLL_MAX_IDLE_STEPS 1000
 
 struct sm_reader {
 	char *device;
@@ -93,7 +133,13 @@ struct sm_reader {
 	bool pending;   /* bytes arrived since the last idle */
 	int backoff_ms;
 	struct sm_logrl rl_open, rl_read;
+	size_t npolled;      /* polled meters of the port */
+	bool poll_round;     /* trigger mode: a round of polls was asked for */
+	size_t round_next;   /* trigger mode: next meter of the running round, n = none */
+	struct sm_line cur_line; /* line settings in force on the open port */
+	size_t slen;         /* session input not taken yet (sbuf[0..slen)) */
 	uint8_t buf[4096];
+	uint8_t sbuf[4096];
 };
 
 /* ---- clocks ---- */
@@ -206,6 +252,8 @@ static void set_filter(const struct sm_meter_cfg *c, const struct sm_reading_set
 
 static double meter_interval(const struct meter *m)
 {
+	if (m->polled)
+		return m->poll_s;
 	return m->cfg->interval_s > 0 ? m->cfg->interval_s : m->period_s;
 }
 
@@ -216,6 +264,15 @@ static void emit_frame(struct sm_reader *r, struct meter *m, int64_t now, int64_
 	if (m->cfg->nselect > 0) {
 		set_filter(m->cfg, m->out, m->sel);
 		s = m->sel;
+	}
+	if (m->polled) {
+		/* one emission per poll, also in trigger mode (the trigger
+		 * asked for this poll) */
+		if (s->n == 0)
+			return;
+		m->last_emit = now;
+		r->sink.emit(r->sink.ctx, m->cfg, s, rx_ms, meter_interval(m));
+		return;
 	}
 	if (r->opts.trigger_mode) {
 		set_copy(m->latest, s);
@@ -244,16 +301,18 @@ static void handle_trigger(struct sm_reader *r)
 	r->trig_seen = t;
 	if (!r->opts.trigger_mode)
 		return;
+	if (r->npolled > 0)
+		r->poll_round = true;
 	for (size_t i = 0; i < r->n; i++) {
 		struct meter *m = &r->m[i];
-		if (m->have_latest && m->latest->n > 0)
+		if (!m->polled && m->have_latest && m->latest->n > 0)
 			r->sink.emit(r->sink.ctx, m->cfg, m->latest, m->latest_rx_ms, meter_interval(m));
 	}
 }
 
 /* ---- protocol results ---- */
 
-enum err_class { EC_NONE, EC_CRC, EC_DECODE, EC_AUTH };
+enum err_class { EC_NONE, EC_CRC, EC_DECODE, EC_AUTH, EC_TIMEOUT };
 
 static enum err_class classify(enum sm_err rc)
 {
@@ -271,6 +330,8 @@ static enum err_class classify(enum sm_err rc)
 	case SM_E_AUTH:
 	case SM_E_NOT_APDU:
 		return EC_AUTH;
+	case SM_E_TIMEOUT:
+		return EC_TIMEOUT; /* a polled meter did not answer */
 	default:
 		/* SYNTAX, TOO_LONG, TRUNCATED, EMPTY, FULL, RANGE and anything
 		 * unexpected: the frame did not decode */
@@ -288,6 +349,12 @@ static void recover_logs(struct sm_reader *r, struct meter *m, int64_t now_ms)
 		if (sm_logrl_recover(rls[i], now_ms, &total))
 			rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): %s errors recovered after %" PRIu64 " %s",
 			     m->cfg->name, r->device, what[i], total, errors_word(total));
+	if (sm_logrl_recover(&m->rl_timeout, now_ms, &total))
+		rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): answers again after %" PRIu64 " unanswered %s",
+		     m->cfg->name, r->device, total, total == 1 ? "poll" : "polls");
+	if (sm_logrl_recover(&m->rl_line, now_ms, &total))
+		rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): line settings accepted again after %" PRIu64
+		     " %s", m->cfg->name, r->device, total, errors_word(total));
 }
 
 static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_feed_info *info,
@@ -346,6 +413,14 @@ static void bad_frame(struct sm_reader *r, struct meter *m, enum sm_err rc,
 		rl = &m->rl_auth;
 		level = SM_LOG_ERROR;
 		break;
+	case EC_TIMEOUT:
+		atomic_fetch_add(&m->timeout, 1);
+		if (!sm_logrl_fail(&m->rl_timeout, now_ms, &since))
+			return;
+		rlog(r, level, "meter \"%s\" (%s): %.*s%s", m->cfg->name, r->device,
+		     (int)sizeof info->diag.msg, info->diag.msg[0] != '\0' ? info->diag.msg : "no answer",
+		     times_suffix(since, sfx, sizeof sfx));
+		return;
 	default:
 		atomic_fetch_add(&m->decode, 1);
 		rl = &m->rl_decode;
@@ -404,7 +479,7 @@ static void idle_all(struct sm_reader *r, int64_t now, int64_t now_ms)
 		struct meter *m = &r->m[i];
 		struct sm_feed_info info;
 
-		if (m->proto->idle == NULL)
+		if (m->polled || m->proto->idle == NULL)
 			continue;
 		memset(&info, 0, sizeof info);
 		enum sm_err rc = m->proto->idle(m->st, m->out, &info);
@@ -422,7 +497,7 @@ static void check_stalls(struct sm_reader *r, int64_t now, int64_t now_ms)
 		char sfx[64], secs[32];
 		uint64_t since;
 
-		if (m->stalled || !(to > 0) || (double)(now - m->ref) < to * 1000.0)
+		if (m->polled || m->stalled || !(to > 0) || (double)(now - m->ref) < to * 1000.0)
 			continue;
 		m->stalled = true;
 		m->stall_ref = m->ref;
@@ -491,10 +566,12 @@ static bool port_open(struct sm_reader *r)
 		     errors_word(n));
 	for (size_t i = 0; i < r->n; i++) {
 		struct meter *m = &r->m[i];
-		if (r->ever_opened)
+		if (r->ever_opened) {
 			atomic_fetch_add(&m->reconnect, 1);
-		else
+		} else {
 			m->ref = now;
+			m->next_poll = now; /* the first poll right away */
+		}
 		m->prev_frame = -1; /* a gap is no push period */
 		if (r->fed && m->proto->reset != NULL)
 			m->proto->reset(m->st);
@@ -503,6 +580,7 @@ static bool port_open(struct sm_reader *r)
 	r->ever_opened = true;
 	r->pending = false;
 	r->t = t;
+	r->cur_line = r->line;
 	return true;
 }
 
@@ -528,9 +606,293 @@ static void port_lost(struct sm_reader *r, enum sm_err rc, int64_t now_ms)
 	port_close(r);
 }
 
+/* ---- polled meters: sessions ---- */
+
+/* How a session ended, besides the protocol's own result. */
+enum sess_end {
+	SESS_DONE, /* the session ran to its end (or failed on its own) */
+	SESS_STOP, /* the reader was asked to stop */
+	SESS_LOST, /* the port failed: *lost_rc says how */
+};
+
+static bool line_eq(const struct sm_line *a, const struct sm_line *b)
+{
+	return a->baud == b->baud && a->databits == b->databits && a->parity == b->parity &&
+	       a->stopbits == b->stopbits;
+}
+
+/* A session's own failure that is not the protocol's verdict (stuck
+ * session, answer too long, refused line setting): counted and logged as
+ * a rejected frame. */
+static void session_fail(struct sm_reader *r, struct meter *m, enum sm_err rc, const char *msg)
+{
+	struct sm_feed_info info;
+
+	memset(&info, 0, sizeof info);
+	snprintf(info.diag.msg, sizeof info.diag.msg, "%s", msg);
+	bad_frame(r, m, rc, &info, sm_now_ms());
+}
+
+/* SEND: in pieces that take at most about one read timeout each (at the
+ * current speed, when the action drains), so that stop is honoured. */
+static enum sess_end do_send(struct sm_reader *r, const struct sm_action *a, enum sm_err *lost_rc)
+{
+	size_t piece = 256;
+
+	if (a->drain) {
+		const struct sm_line *l = &r->cur_line;
+		int bits = 1 + l->databits + (l->parity != SM_PARITY_NONE ? 1 : 0) + l->stopbits;
+		long per = bits > 0 && l->baud > 0 ? (long)l->baud * SM_READ_TIMEOUT_MS / (1000L * bits) : 1;
+		piece = per >= 1 ? (size_t)per : 1;
+	}
+	for (size_t off = 0; off < a->len;) {
+		if (atomic_load(&r->stop))
+			return SESS_STOP;
+		size_t n = a->len - off < piece ? a->len - off : piece;
+		enum sm_err rc = sm_transport_write(r->t, a->data + off, n, SM_READ_TIMEOUT_MS);
+		if (rc == SM_OK && a->drain)
+			rc = sm_transport_drain(r->t);
+		if (rc != SM_OK) {
+			*lost_rc = rc;
+			return SESS_LOST;
+		}
+		off += n;
+	}
+	return SESS_DONE;
+}
+
+/*
+ * READ: hand the session bytes.  Leftover input it has not declined yet is
+ * offered at once; otherwise read (appending to the leftover) in slices
+ * until bytes arrive or ms of silence have passed (*timed_out).
+ */
+static enum sess_end do_read(struct sm_reader *r, struct meter *m, const struct sm_action *a,
+			     bool offer_leftover, bool *timed_out, enum sm_err *lost_rc)
+{
+	int64_t deadline = sm_mono_ms() + (a->ms > 0 ? a->ms : 0);
+
+	*timed_out = false;
+	if (offer_leftover && r->slen > 0)
+		return SESS_DONE;
+	for (;;) {
+		handle_trigger(r);
+		if (atomic_load(&r->stop))
+			return SESS_STOP;
+		int64_t now = sm_mono_ms();
+		int64_t left = deadline - now;
+		int tmo = left <= 0 ? 0 : left > SM_READ_TIMEOUT_MS ? SM_READ_TIMEOUT_MS : (int)left;
+		size_t got = 0;
+		enum sm_err rc = sm_transport_read(r->t, r->sbuf + r->slen, sizeof r->sbuf - r->slen, tmo,
+						   &got);
+		if (rc != SM_OK) {
+			*lost_rc = rc;
+			return SESS_LOST;
+		}
+		now = sm_mono_ms();
+		check_stalls(r, now, sm_now_ms());
+		if (got > 0) {
+			atomic_fetch_add(&m->bytes, got);
+			r->slen += got;
+			return SESS_DONE;
+		}
+		if (now >= deadline) {
+			*timed_out = true;
+			return SESS_DONE;
+		}
+	}
+}
+
+/* Run one poll of m to its end.  Readings are emitted on the way. */
+static enum sess_end poll_meter(struct sm_reader *r, struct meter *m, enum sm_err *lost_rc)
+{
+	struct sm_action act;
+	struct sm_feed_info info;
+	enum sess_end end = SESS_DONE;
+	bool offer_leftover = true; /* false: the session declined the leftover */
+	unsigned idle_steps = 0;
+	char msg[160];
+
+	r->slen = 0;
+	memset(&act, 0, sizeof act);
+	memset(&info, 0, sizeof info);
+	enum sm_err rc = m->proto->poll_start(m->st, &act);
+	if (rc < 0) {
+		bad_frame(r, m, rc, &info, sm_now_ms());
+		return SESS_DONE;
+	}
+	while (act.kind != SM_ACT_DONE) {
+		const uint8_t *in = NULL;
+		size_t n = 0;
+		bool timed_out = false;
+
+		if (atomic_load(&r->stop))
+			return SESS_STOP;
+		if (++idle_steps > SM_POLL_MAX_IDLE_STEPS) {
+			snprintf(msg, sizeof msg, "the poll made no progress in %d steps: given up",
+				 SM_POLL_MAX_IDLE_STEPS);
+			session_fail(r, m, SM_E_INTERNAL, msg);
+			break;
+		}
+		switch (act.kind) {
+		case SM_ACT_SEND:
+			if (act.data == NULL && act.len > 0) {
+				session_fail(r, m, SM_E_INTERNAL, "the poll asked to send from no buffer");
+				return SESS_DONE;
+			}
+			end = do_send(r, &act, lost_rc);
+			break;
+		case SM_ACT_SET_LINE: {
+			enum sm_err lrc = sm_transport_set_line(r->t, &act.line);
+			if (lrc == SM_E_IO) {
+				*lost_rc = lrc;
+				return SESS_LOST;
+			}
+			if (lrc != SM_OK) {
+				char ls[32];
+				uint64_t since;
+				char sfx[64];
+				sm_line_format(&act.line, ls, sizeof ls);
+				if (sm_logrl_fail(&m->rl_line, sm_now_ms(), &since))
+					rlog(r, SM_LOG_ERROR, "meter \"%s\" (%s): cannot switch the line to %s: %s%s",
+					     m->cfg->name, r->device, ls,
+					     sm_transport_error(r->t)[0] != '\0' ? sm_transport_error(r->t)
+										  : sm_strerror(lrc),
+					     times_suffix(since, sfx, sizeof sfx));
+				/* the port may be half switched: restore it */
+				r->cur_line = act.line;
+				return SESS_DONE;
+			}
+			r->cur_line = act.line;
+			break;
+		}
+		case SM_ACT_WAIT:
+			if (act.ms > 0)
+				wait_ms(r, act.ms);
+			if (atomic_load(&r->stop))
+				return SESS_STOP;
+			break;
+		case SM_ACT_READ:
+			end = do_read(r, m, &act, offer_leftover, &timed_out, lost_rc);
+			if (end == SESS_DONE && !timed_out) {
+				in = r->sbuf;
+				n = r->slen;
+			}
+			break;
+		default:
+			snprintf(msg, sizeof msg, "the poll asked for an unknown action %d", (int)act.kind);
+			session_fail(r, m, SM_E_INTERNAL, msg);
+			return SESS_DONE;
+		}
+		if (end != SESS_DONE)
+			return end;
+
+		size_t used = 0;
+		memset(&info, 0, sizeof info);
+		rc = m->proto->poll_event(m->st, in, n, &used, timed_out, &act, m->out, &info);
+		offer_leftover = true;
+		if (in != NULL) {
+			if (used > n)
+				used = n;
+			if (used > 0) {
+				memmove(r->sbuf, r->sbuf + used, n - used);
+				r->slen = n - used;
+				idle_steps = 0;
+			} else {
+				offer_leftover = false; /* read more before offering again */
+				if (r->slen == sizeof r->sbuf && rc >= 0 && act.kind == SM_ACT_READ) {
+					snprintf(msg, sizeof msg,
+						 "the answer does not fit %zu bytes of input", sizeof r->sbuf);
+					session_fail(r, m, SM_E_TOO_LONG, msg);
+					break;
+				}
+			}
+		}
+		if (rc == SM_READINGS) {
+			good_frame(r, m, &info, sm_mono_ms(), sm_now_ms());
+		} else if (rc < 0) {
+			bad_frame(r, m, rc, &info, sm_now_ms());
+			break; /* the poll failed: it is over */
+		}
+	}
+	return SESS_DONE;
+}
+
+/* The polled meter to poll now, or NULL; *wait_ms how long until the next
+ * one is due (for the read timeout; -1: none scheduled). */
+static struct meter *due_meter(struct sm_reader *r, int64_t now, int64_t *wait)
+{
+	*wait = -1;
+	if (r->npolled == 0)
+		return NULL;
+	if (r->opts.trigger_mode) {
+		if (r->round_next >= r->n && r->poll_round) {
+			r->poll_round = false;
+			r->round_next = 0;
+		}
+		while (r->round_next < r->n && !r->m[r->round_next].polled)
+			r->round_next++;
+		return r->round_next < r->n ? &r->m[r->round_next++] : NULL;
+	}
+	struct meter *best = NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		struct meter *m = &r->m[i];
+		if (m->polled && (best == NULL || m->next_poll < best->next_poll))
+			best = m;
+	}
+	if (best->next_poll <= now)
+		return best;
+	*wait = best->next_poll - now;
+	return NULL;
+}
+
+/* Poll m (scheduling its next poll).  SESS_DONE, SESS_STOP or SESS_LOST. */
+static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err *lost_rc)
+{
+	int64_t start = sm_mono_ms();
+	int64_t iv = (int64_t)(m->poll_s * 1000.0 + 0.5);
+
+	if (iv < 1)
+		iv = 1;
+	m->next_poll += iv;
+	if (m->next_poll <= start)
+		m->next_poll = start + iv; /* late by an interval or more: re-anchor */
+	enum sess_end end = poll_meter(r, m, lost_rc);
+	r->slen = 0;
+	if (end == SESS_DONE && r->t != NULL && !line_eq(&r->cur_line, &r->line)) {
+		enum sm_err rc = sm_transport_set_line(r->t, &r->line);
+		if (rc != SM_OK) {
+			*lost_rc = rc;
+			return SESS_LOST;
+		}
+		r->cur_line = r->line;
+	}
+	return end;
+}
+
+/* ---- the loop ---- */
+
+/* The port failed or the input ended (rc from a read or write).  Returns
+ * true when the reader is done (end of a file with exit_at_eof). */
+static bool input_ended(struct sm_reader *r, enum sm_err rc, int64_t now, int64_t now_ms)
+{
+	/* End of a file or stream: complete what was pending. */
+	if (rc == SM_E_CLOSED && r->pending)
+		idle_all(r, now, now_ms);
+	r->pending = false;
+	if (rc == SM_E_CLOSED && r->kind == SM_TRANSPORT_FILE && r->opts.exit_at_eof) {
+		port_close(r);
+		atomic_store(&r->done, true);
+		return true;
+	}
+	port_lost(r, rc, now_ms);
+	back_off(r);
+	return false;
+}
+
 static void run(struct sm_reader *r)
 {
 	r->backoff_ms = backoff_min(r);
+	r->round_next = r->n;
 	while (!atomic_load(&r->stop)) {
 		handle_trigger(r);
 		if (r->t == NULL) {
@@ -543,8 +905,18 @@ static void run(struct sm_reader *r)
 				continue;
 			}
 		}
+		int64_t until = -1;
+		struct meter *due = due_meter(r, sm_mono_ms(), &until);
+		if (due != NULL) {
+			enum sm_err lost = SM_OK;
+			enum sess_end end = poll_one(r, due, &lost);
+			if (end == SESS_LOST && input_ended(r, lost, sm_mono_ms(), sm_now_ms()))
+				return;
+			continue;
+		}
+		int tmo = until >= 0 && until < SM_READ_TIMEOUT_MS ? (int)until : SM_READ_TIMEOUT_MS;
 		size_t got = 0;
-		enum sm_err rc = sm_transport_read(r->t, r->buf, sizeof r->buf, SM_READ_TIMEOUT_MS, &got);
+		enum sm_err rc = sm_transport_read(r->t, r->buf, sizeof r->buf, tmo, &got);
 		int64_t now = sm_mono_ms(), now_ms = sm_now_ms();
 		if (rc == SM_OK && got > 0) {
 			uint64_t n;
@@ -554,24 +926,16 @@ static void run(struct sm_reader *r)
 			r->fed = true;
 			r->pending = true;
 			for (size_t i = 0; i < r->n; i++)
-				feed_meter(r, &r->m[i], r->buf, got, now, now_ms);
+				if (!r->m[i].polled)
+					feed_meter(r, &r->m[i], r->buf, got, now, now_ms);
 		} else if (rc == SM_OK) {
-			if (r->pending) {
+			if (r->pending && got == 0 && tmo == SM_READ_TIMEOUT_MS) {
 				r->pending = false;
 				idle_all(r, now, now_ms);
 			}
 		} else {
-			/* End of a file or stream: complete what was pending. */
-			if (rc == SM_E_CLOSED && r->pending)
-				idle_all(r, now, now_ms);
-			r->pending = false;
-			if (rc == SM_E_CLOSED && r->kind == SM_TRANSPORT_FILE && r->opts.exit_at_eof) {
-				port_close(r);
-				atomic_store(&r->done, true);
+			if (input_ended(r, rc, now, now_ms))
 				return;
-			}
-			port_lost(r, rc, now_ms);
-			back_off(r);
 			continue;
 		}
 		check_stalls(r, now, now_ms);
@@ -611,10 +975,12 @@ enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *s
 	if (port == NULL || port->device == NULL || port->nmeters == 0 || port->meters == NULL ||
 	    sink == NULL || sink->emit == NULL)
 		return SM_E_INTERNAL;
-	for (size_t i = 0; i < port->nmeters; i++)
-		if (port->meters[i] == NULL || port->meters[i]->proto == NULL ||
-		    port->meters[i]->proto->feed == NULL || port->meters[i]->proto->init == NULL)
+	for (size_t i = 0; i < port->nmeters; i++) {
+		const struct sm_meter_cfg *mc = port->meters[i];
+		if (mc == NULL || mc->proto == NULL || mc->proto->init == NULL ||
+		    (!sm_proto_is_polled(mc) && mc->proto->feed == NULL))
 			return SM_E_INTERNAL;
+	}
 
 	r = calloc(1, sizeof *r);
 	if (r == NULL)
@@ -656,6 +1022,11 @@ enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *s
 		m->proto = m->cfg->proto;
 		m->last_emit = -1;
 		m->prev_frame = -1;
+		m->polled = sm_proto_is_polled(m->cfg);
+		if (m->polled) {
+			r->npolled++;
+			m->poll_s = m->cfg->interval_s > 0 ? m->cfg->interval_s : SM_DEFAULT_POLL_S;
+		}
 		m->st = calloc(1, m->proto->state_size > 0 ? m->proto->state_size : 1);
 		m->out = calloc(1, sizeof *m->out);
 		m->sel = calloc(1, sizeof *m->sel);

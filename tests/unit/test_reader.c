@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <poll.h>
 #include <pty.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -1050,6 +1051,776 @@ static void test_start_fn(void **state)
 	cap_free(c);
 }
 
+
+/* ---- polled meters: a scripted test protocol and a scripted bus ---- */
+
+/*
+ * The test protocol "polltest" (polled only: no feed).  Its session, built
+ * from the meter's configuration:
+ *   SET_LINE 300 7E1, SEND "/?ADDR!\r\n" (drained), WAIT BaudSwitchDelay
+ *   (when > 0), SET_LINE MaxBaudrate 7E1 (when > 0; databits 9 when < 0,
+ *   which the port refuses), READ with Timeout seconds of silence for the
+ *   answer line "V=watts\r\n", then SEND "B\r\n" and DONE.
+ * No answer: SM_E_TIMEOUT "no answer to the sign-on".  WakeUp: take at most
+ * 3 bytes per event (the reader must offer the rest again).
+ */
+struct tp_state {
+	const struct sm_meter_cfg *cfg;
+	int step;
+	uint8_t req[48];
+	size_t reqlen;
+	char line[64];
+	size_t linelen;
+};
+
+static const uint8_t tp_bye[] = {'B', '\r', '\n'};
+
+static enum sm_err tp_init(void *st, const struct sm_meter_cfg *cfg, struct sm_diag *diag)
+{
+	struct tp_state *s = st;
+	(void)diag;
+	s->cfg = cfg;
+	int n = snprintf((char *)s->req, sizeof s->req, "/?%s!\r\n",
+			 cfg->address != NULL ? cfg->address : "");
+	s->reqlen = (size_t)n;
+	return SM_OK;
+}
+
+static enum sm_err tp_start(void *st, struct sm_action *act)
+{
+	struct tp_state *s = st;
+	s->step = 1;
+	s->linelen = 0;
+	memset(act, 0, sizeof *act);
+	act->kind = SM_ACT_SET_LINE;
+	act->line = (struct sm_line){300, 7, SM_PARITY_EVEN, 1};
+	return SM_OK;
+}
+
+static void tp_read(const struct tp_state *s, struct sm_action *act)
+{
+	memset(act, 0, sizeof *act);
+	act->kind = SM_ACT_READ;
+	act->ms = (int)(s->cfg->timeout_s * 1000.0 + 0.5);
+}
+
+static enum sm_err tp_event(void *st, const uint8_t *in, size_t n, size_t *used, bool timed_out,
+			    struct sm_action *act, struct sm_reading_set *out,
+			    struct sm_feed_info *info)
+{
+	struct tp_state *s = st;
+	*used = 0;
+	switch (s->step) {
+	case 1:
+		memset(act, 0, sizeof *act);
+		act->kind = SM_ACT_SEND;
+		act->data = s->req;
+		act->len = s->reqlen;
+		act->drain = true;
+		s->step = 2;
+		return SM_OK;
+	case 2:
+		if (s->cfg->baud_switch_delay_s > 0) {
+			memset(act, 0, sizeof *act);
+			act->kind = SM_ACT_WAIT;
+			act->ms = (int)(s->cfg->baud_switch_delay_s * 1000.0 + 0.5);
+			s->step = 3;
+			return SM_OK;
+		}
+		/* fall through */
+	case 3:
+		if (s->cfg->max_baud != 0) {
+			memset(act, 0, sizeof *act);
+			act->kind = SM_ACT_SET_LINE;
+			act->line = (struct sm_line){s->cfg->max_baud, s->cfg->max_baud > 0 ? 7 : 9,
+						     SM_PARITY_EVEN, 1};
+			s->step = 4;
+			return SM_OK;
+		}
+		/* fall through */
+	case 4:
+		tp_read(s, act);
+		s->step = 5;
+		return SM_OK;
+	case 5: {
+		if (timed_out) {
+			act->kind = SM_ACT_DONE;
+			snprintf(info->diag.msg, sizeof info->diag.msg, "no answer to the sign-on");
+			return SM_E_TIMEOUT;
+		}
+		size_t take = s->cfg->wakeup && n > 3 ? 3 : n;
+		for (size_t i = 0; i < take; i++) {
+			char ch = (char)in[i];
+			if (s->linelen + 1 >= sizeof s->line) {
+				act->kind = SM_ACT_DONE;
+				*used = i + 1;
+				return SM_E_TOO_LONG;
+			}
+			s->line[s->linelen++] = ch;
+			if (ch != '\n')
+				continue;
+			*used = i + 1;
+			s->line[s->linelen] = '\0';
+			char *end = NULL;
+			long w = strncmp(s->line, "V=", 2) == 0 ? strtol(s->line + 2, &end, 10) : -1;
+			if (w < 0 || end == NULL || strcmp(end, "\r\n") != 0) {
+				act->kind = SM_ACT_DONE;
+				snprintf(info->diag.msg, sizeof info->diag.msg, "bad answer");
+				return SM_E_SYNTAX;
+			}
+			sm_set_clear(out);
+			struct sm_obis o = sm_obis_make5(1, 0, 1, 7, 0);
+			assert_int_equal(sm_set_add_number(out, &o, w, 0, SM_UNIT_W, NULL, 0, 0), SM_OK);
+			sm_set_finish(out);
+			info->check = SM_CHECK_OK;
+			memset(act, 0, sizeof *act);
+			act->kind = SM_ACT_SEND;
+			act->data = tp_bye;
+			act->len = sizeof tp_bye;
+			s->step = 6;
+			return SM_READINGS;
+		}
+		*used = take;
+		tp_read(s, act);
+		return SM_OK;
+	}
+	default:
+		act->kind = SM_ACT_DONE;
+		return SM_OK;
+	}
+}
+
+static const struct sm_proto tp_proto = {
+	.name = "polltest",
+	.description = "scripted polled protocol of test_reader",
+	.line = {300, 7, SM_PARITY_EVEN, 1},
+	.state_size = sizeof(struct tp_state),
+	.init = tp_init,
+	.poll_start = tp_start,
+	.poll_event = tp_event,
+};
+
+static void poll_meter_init(struct sm_meter_cfg *m, const char *name, const char *device,
+			    const char *address)
+{
+	memset(m, 0, sizeof *m);
+	m->name = (char *)name;
+	m->proto = &tp_proto;
+	m->device = (char *)device;
+	m->line = tp_proto.line;
+	m->address = (char *)address;
+	m->iec_mode = 'C';
+	m->timeout_s = 0.3; /* the answer's silence */
+	m->interval_s = 0.4;
+	assert_true(sm_proto_is_polled(m));
+}
+
+/* The meters on the far end of a pty: answer "/?ADDR!\r\n" with "V=w\r\n"
+ * once the line has the meter's speed; count sign-offs; optionally push a
+ * DSMR telegram after each sign-off. */
+#define BUS_SLOTS 3
+
+struct slot {
+	char addr[40];
+	bool silent;
+	int switch_baud;      /* answer only once the port runs at this speed (0: at once) */
+	unsigned watts;
+	unsigned requests, answers;
+	speed_t req_speed, reply_speed;
+	int64_t req_ms[64], switch_ms[64];
+};
+
+struct bus {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int master, slave;
+	char dir[64], link[96];
+	bool quit;
+	bool push_after_bye;  /* write a DSMR telegram after every sign-off */
+	unsigned pushed_watts;
+	size_t nslots;
+	struct slot slots[BUS_SLOTS];
+	unsigned signoffs, unknown;
+	char order[256];      /* addresses of the requests in order, one letter each */
+	size_t norder;
+	pthread_t tid;
+};
+
+static speed_t bus_speed(struct bus *b)
+{
+	struct termios tio;
+	if (tcgetattr(b->master, &tio) != 0)
+		return (speed_t)-1;
+	return cfgetospeed(&tio);
+}
+
+static speed_t speed_of(int baud)
+{
+	switch (baud) {
+	case 300: return B300;
+	case 2400: return B2400;
+	case 9600: return B9600;
+	case 19200: return B19200;
+	default: return B0;
+	}
+}
+
+/* Handle one line from the reader (called with b->mu held). */
+static void bus_line(struct bus *b, const char *line, size_t len)
+{
+	int64_t t = mono_ms();
+	if (len == 3 && memcmp(line, "B\r\n", 3) == 0) {
+		b->signoffs++;
+		if (b->push_after_bye) {
+			char tel[512];
+			size_t n = telegram_fill(tel, sizeof tel, b->pushed_watts, true, true);
+			if (n > 0 && write(b->master, tel, n) == (ssize_t)n)
+				b->pushed_watts++;
+		}
+		return;
+	}
+	if (len < 5 || line[0] != '/' || line[1] != '?' || memcmp(line + len - 3, "!\r\n", 3) != 0) {
+		b->unknown++;
+		return;
+	}
+	size_t alen = len - 5;
+	struct slot *sl = NULL;
+	for (size_t i = 0; i < b->nslots; i++)
+		if (strlen(b->slots[i].addr) == alen && memcmp(b->slots[i].addr, line + 2, alen) == 0)
+			sl = &b->slots[i];
+	if (sl == NULL) {
+		b->unknown++;
+		return;
+	}
+	if (b->norder + 1 < sizeof b->order)
+		b->order[b->norder++] = (char)('a' + (sl - b->slots));
+	unsigned k = sl->requests++;
+	if (k < 64)
+		sl->req_ms[k] = t;
+	sl->req_speed = bus_speed(b);
+	if (sl->silent)
+		return;
+	if (sl->switch_baud != 0) {
+		/* the reader switches after its pause: wait for it (deadline 2 s) */
+		speed_t want = speed_of(sl->switch_baud);
+		while (bus_speed(b) != want && mono_ms() - t < 2000 && !b->quit) {
+			pthread_mutex_unlock(&b->mu);
+			struct timespec ts = {0, 2 * 1000000L};
+			nanosleep(&ts, NULL); /* termios changes raise no event: poll them */
+			pthread_mutex_lock(&b->mu);
+		}
+		if (k < 64)
+			sl->switch_ms[k] = mono_ms();
+	}
+	sl->reply_speed = bus_speed(b);
+	char ans[32];
+	int n = snprintf(ans, sizeof ans, "V=%u\r\n", sl->watts);
+	if (write(b->master, ans, (size_t)n) == n) {
+		sl->watts++;
+		sl->answers++;
+	}
+}
+
+static void *bus_main(void *arg)
+{
+	struct bus *b = arg;
+	char line[128];
+	size_t len = 0;
+
+	pthread_mutex_lock(&b->mu);
+	while (!b->quit) {
+		pthread_mutex_unlock(&b->mu);
+		struct pollfd pfd = {b->master, POLLIN, 0};
+		int ev = poll(&pfd, 1, 20);
+		pthread_mutex_lock(&b->mu);
+		if (ev <= 0 || !(pfd.revents & POLLIN))
+			continue;
+		char buf[256];
+		ssize_t got = read(b->master, buf, sizeof buf);
+		for (ssize_t i = 0; i < got; i++) {
+			if (len < sizeof line)
+				line[len++] = buf[i];
+			if (buf[i] == '\n') {
+				bus_line(b, line, len);
+				len = 0;
+			}
+		}
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return NULL;
+}
+
+static struct bus *bus_new(void)
+{
+	struct bus *b = calloc(1, sizeof *b);
+	pthread_condattr_t ca;
+	struct termios tio;
+	char name[64], tmp[128];
+
+	assert_non_null(b);
+	pthread_mutex_init(&b->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	b->pushed_watts = 5000;
+	snprintf(b->dir, sizeof b->dir, "/tmp/sm-rd-XXXXXX");
+	assert_non_null(mkdtemp(b->dir));
+	snprintf(b->link, sizeof b->link, "%s/ttyBus", b->dir);
+	memset(&tio, 0, sizeof tio);
+	cfmakeraw(&tio);
+	assert_int_equal(openpty(&b->master, &b->slave, name, &tio, NULL), 0);
+	snprintf(tmp, sizeof tmp, "%s.new", b->link);
+	assert_int_equal(symlink(name, tmp), 0);
+	assert_int_equal(rename(tmp, b->link), 0);
+	return b;
+}
+
+static struct slot *bus_slot(struct bus *b, const char *addr, bool silent, int switch_baud,
+			     unsigned watts)
+{
+	assert_true(b->nslots < BUS_SLOTS);
+	struct slot *sl = &b->slots[b->nslots++];
+	snprintf(sl->addr, sizeof sl->addr, "%s", addr);
+	sl->silent = silent;
+	sl->switch_baud = switch_baud;
+	sl->watts = watts;
+	return sl;
+}
+
+static void bus_start(struct bus *b)
+{
+	assert_int_equal(pthread_create(&b->tid, NULL, bus_main, b), 0);
+}
+
+static void bus_free(struct bus *b)
+{
+	pthread_mutex_lock(&b->mu);
+	b->quit = true;
+	pthread_mutex_unlock(&b->mu);
+	pthread_join(b->tid, NULL);
+	unlink(b->link);
+	close(b->master);
+	close(b->slave);
+	rmdir(b->dir);
+	pthread_cond_destroy(&b->cv);
+	pthread_mutex_destroy(&b->mu);
+	free(b);
+}
+
+/* Wait until *counter >= n (read under b->mu) or deadline_ms passed. */
+static bool bus_wait(struct bus *b, const unsigned *counter, unsigned n, int deadline_ms)
+{
+	int64_t end = mono_ms() + deadline_ms;
+	bool ok;
+
+	pthread_mutex_lock(&b->mu);
+	while (!(ok = *counter >= n)) {
+		int64_t left = end - mono_ms();
+		if (left <= 0)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		int64_t ns = ts.tv_nsec + (left > 20 ? 20 : left) * 1000000LL;
+		ts.tv_sec += (time_t)(ns / 1000000000LL);
+		ts.tv_nsec = (long)(ns % 1000000000LL);
+		pthread_cond_timedwait(&b->cv, &b->mu, &ts);
+	}
+	pthread_mutex_unlock(&b->mu);
+	return ok;
+}
+
+static unsigned bus_get(struct bus *b, const unsigned *counter)
+{
+	pthread_mutex_lock(&b->mu);
+	unsigned v = *counter;
+	pthread_mutex_unlock(&b->mu);
+	return v;
+}
+
+/* Wait until the pty runs at speed (the reader restores its line). */
+static bool bus_wait_speed(struct bus *b, speed_t want, int deadline_ms)
+{
+	int64_t end = mono_ms() + deadline_ms;
+	for (;;) {
+		if (bus_speed(b) == want)
+			return true;
+		if (mono_ms() >= end)
+			return false;
+		struct timespec ts = {0, 2 * 1000000L};
+		nanosleep(&ts, NULL); /* termios changes raise no event: poll them */
+	}
+}
+
+static size_t count_ev_locked(struct cap *c, const struct sm_meter_cfg *m)
+{
+	return count_ev(c, m);
+}
+
+struct evq {
+	const struct sm_meter_cfg *m;
+	size_t n;
+};
+
+static bool p_ev_of(struct cap *c, const void *arg)
+{
+	const struct evq *q = arg;
+	return count_ev_locked(c, q->m) >= q->n;
+}
+
+static bool wait_ev_of(struct cap *c, const struct sm_meter_cfg *m, size_t n, int deadline_ms)
+{
+	struct evq q = {m, n};
+	return cap_wait(c, p_ev_of, &q, deadline_ms);
+}
+
+/* ---- polled tests ---- */
+
+static void test_poll_session(void **state)
+{
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	struct slot *sl = bus_slot(b, "", false, 9600, 700);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	bus_start(b);
+	poll_meter_init(&m, "optical", b->link, NULL);
+	m.line.baud = 2400; /* the port's own line, restored after every session */
+	m.max_baud = 9600;
+	m.baud_switch_delay_s = 0.15;
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	assert_true(wait_ev_of(c, &m, 3, 3000));
+	assert_true(bus_wait_speed(b, B2400, 1000));
+	sm_reader_stop(r);
+	sm_reader_join(r);
+
+	pthread_mutex_lock(&c->mu);
+	size_t nev = c->nev;
+	for (size_t i = 0; i < nev; i++) {
+		struct ev *e = &c->ev[i];
+		assert_ptr_equal(e->m, &m);
+		assert_int_equal(e->n, 1);
+		assert_int_equal(e->watts, (long)(700 + i));
+		assert_true(e->interval_s == 0.4); /* the poll interval */
+		assert_true(e->rx_ms > 0 && llabs(e->rx_ms - (int64_t)time(NULL) * 1000) < 10000);
+		assert_string_equal(e->tname, "sm:ttyBus");
+		if (i > 0) {
+			/* one poll per Interval: not more often, not much later */
+			int64_t gap = e->mono - c->ev[i - 1].mono;
+			assert_true(gap >= 400 - 40);
+			assert_true(gap < 400 + 200);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+
+	pthread_mutex_lock(&b->mu);
+	assert_true(sl->requests >= 3 && sl->answers >= 3);
+	assert_int_equal(sl->req_speed, B300);    /* the sign-on at 300 Bd */
+	assert_int_equal(sl->reply_speed, B9600); /* the answer after the switch */
+	for (unsigned k = 0; k < 3; k++) {
+		/* WAIT honoured, and not much longer than asked */
+		int64_t pause = sl->switch_ms[k] - sl->req_ms[k];
+		print_message("poll %u: switched %" PRId64 " ms after the request\n", k, pause);
+		assert_true(pause >= 150 - 30);
+		assert_true(pause < 150 + 150);
+	}
+	assert_true(b->signoffs >= 3);
+	assert_int_equal(b->unknown, 0);
+	pthread_mutex_unlock(&b->mu);
+
+	struct sm_stats st;
+	sm_reader_stats(r, 0, &st);
+	assert_int_equal(st.frames, nev);
+	assert_true(st.bytes >= nev * 7); /* "V=700\r\n" */
+	assert_int_equal(st.crc + st.decode + st.auth + st.timeout + st.reconnect + st.unchecked, 0);
+	assert_true(st.last_frame_ms > 0);
+	assert_int_equal(count_log(c, ""), 0);
+	sm_reader_destroy(r);
+	bus_free(b);
+	cap_free(c);
+}
+
+static void test_poll_bites_select(void **state)
+{
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	bus_slot(b, "0042", false, 0, 9000);
+	struct sm_meter_cfg m, o;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	bus_start(b);
+	/* no pause, no speed switch; the session takes 3 bytes at a time */
+	poll_meter_init(&m, "bites", b->link, "0042");
+	m.wakeup = true;
+	m.interval_s = 0.1;
+	m.nselect = 1;
+	m.select[0] = (char *)"power_import";
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	assert_true(wait_ev_of(c, &m, 3, 3000));
+	assert_true(reader_end(r) < 250);
+	pthread_mutex_lock(&c->mu);
+	size_t nev = c->nev;
+	for (size_t i = 0; i < nev; i++)
+		assert_int_equal(c->ev[i].watts, (long)(9000 + i));
+	pthread_mutex_unlock(&c->mu);
+
+	/* Select that leaves nothing: polled, counted, not emitted */
+	poll_meter_init(&o, "none", b->link, "0042");
+	o.interval_s = 0.1;
+	o.nselect = 1;
+	o.select[0] = (char *)"voltage_l1";
+	ms[0] = &o;
+	r = reader_new(c, ms, 1, false, false);
+	assert_true(wait_frames(c, r, 0, 2, 3000));
+	sm_reader_stop(r);
+	sm_reader_join(r);
+	assert_int_equal(cap_nev(c), nev);
+	sm_reader_destroy(r);
+	bus_free(b);
+	cap_free(c);
+}
+
+static void test_poll_silent(void **state)
+{
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	struct slot *sl = bus_slot(b, "7", true, 0, 100);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	char want[200];
+	(void)state;
+
+	bus_start(b);
+	poll_meter_init(&m, "quiet", b->link, "7");
+	m.timeout_s = 0.1;
+	m.interval_s = 0.2;
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	assert_true(wait_log(c, "no answer", 1, 2000));
+	/* every poll is a timeout, logged once (rate limited) */
+	assert_true(bus_wait(b, &sl->requests, 3, 3000));
+	struct sm_stats st;
+	int64_t end = mono_ms() + 2000;
+	do {
+		sm_reader_stats(r, 0, &st);
+	} while (st.timeout < 2 && mono_ms() < end && !wait_log(c, "never", 1, 10));
+	assert_true(st.timeout >= 2);
+	assert_int_equal(st.frames + st.decode + st.crc, 0);
+	assert_int_equal(count_log(c, ""), 1);
+	snprintf(want, sizeof want, "meter \"quiet\" (%s): no answer to the sign-on", b->link);
+	pthread_mutex_lock(&c->mu);
+	assert_string_equal(c->log[0], want);
+	assert_int_equal(c->level[0], SM_LOG_WARNING);
+	pthread_mutex_unlock(&c->mu);
+	assert_int_equal(cap_nev(c), 0);
+
+	/* it answers again: values, and the recovery is logged once */
+	pthread_mutex_lock(&b->mu);
+	sl->silent = false;
+	pthread_mutex_unlock(&b->mu);
+	assert_true(wait_ev_of(c, &m, 1, 2000));
+	assert_true(wait_log(c, "answers again after", 1, 1000));
+	snprintf(want, sizeof want, "meter \"quiet\" (%s): answers again after ", b->link);
+	assert_int_equal(count_log(c, want), 1);
+	assert_int_equal(count_log(c, "stalled"), 0); /* no stall logic for polled meters */
+	assert_true(reader_end(r) < 250);
+	bus_free(b);
+	cap_free(c);
+}
+
+static void test_poll_stop_latency(void **state)
+{
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	struct slot *sl = bus_slot(b, "", true, 0, 1);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	(void)state;
+
+	bus_start(b);
+	/* during a READ of up to 5 s */
+	poll_meter_init(&m, "reading", b->link, NULL);
+	m.timeout_s = 5;
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
+	assert_true(bus_wait(b, &sl->requests, 1, 2000));
+	int64_t dt = reader_end(r);
+	print_message("stop+join during READ took %" PRId64 " ms\n", dt);
+	assert_true(dt < 250);
+
+	/* during a WAIT of 5 s */
+	poll_meter_init(&m, "waiting", b->link, NULL);
+	m.baud_switch_delay_s = 5;
+	m.max_baud = 9600;
+	r = reader_new(c, ms, 1, false, false);
+	assert_true(bus_wait(b, &sl->requests, 2, 2000));
+	dt = reader_end(r);
+	print_message("stop+join during WAIT took %" PRId64 " ms\n", dt);
+	assert_true(dt < 250);
+
+	/* a line setting the port refuses: logged (rate limited), the poll ends,
+	 * the next one comes */
+	poll_meter_init(&m, "badline", b->link, NULL);
+	m.max_baud = -1;
+	m.interval_s = 0.1;
+	r = reader_new(c, ms, 1, false, false);
+	assert_true(bus_wait(b, &sl->requests, 5, 3000));
+	assert_true(reader_end(r) < 250);
+	char want[200];
+	snprintf(want, sizeof want,
+		 "meter \"badline\" (%s): cannot switch the line to -1 9E1: data bits 9 not supported",
+		 b->link);
+	assert_int_equal(count_log(c, want), 1);
+	assert_int_equal(count_log(c, "no answer"), 0);
+	bus_free(b);
+	cap_free(c);
+}
+
+static void test_poll_bus(void **state)
+{
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	struct slot *s1 = bus_slot(b, "1", true, 0, 0);
+	struct slot *s2 = bus_slot(b, "2", false, 0, 200);
+	struct sm_meter_cfg m1, m2;
+	const struct sm_meter_cfg *ms[] = {&m1, &m2};
+	(void)state;
+
+	bus_start(b);
+	poll_meter_init(&m1, "silent", b->link, "1");
+	poll_meter_init(&m2, "talks", b->link, "2");
+	m1.timeout_s = m2.timeout_s = 0.2;
+	m1.interval_s = m2.interval_s = 0.3;
+	struct sm_reader *r = reader_new(c, ms, 2, false, false);
+	assert_true(wait_ev_of(c, &m2, 5, 5000));
+	sm_reader_stop(r);
+	sm_reader_join(r);
+
+	pthread_mutex_lock(&c->mu);
+	int64_t prev = -1;
+	for (size_t i = 0; i < c->nev; i++) {
+		struct ev *e = &c->ev[i];
+		assert_ptr_equal(e->m, &m2); /* nothing from the silent one */
+		assert_true(pthread_equal(e->tid, c->ev[0].tid));
+		if (prev >= 0) {
+			/* polled every cycle: delayed by the silent meter's
+			 * timeout at most */
+			int64_t gap = e->mono - prev;
+			assert_true(gap >= 300 - 40);
+			assert_true(gap < 300 + 200);
+		}
+		prev = e->mono;
+	}
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_lock(&b->mu);
+	print_message("bus order: %.*s\n", (int)b->norder, b->order);
+	assert_true(s1->requests >= 5 && s2->requests >= 5);
+	for (size_t i = 0; i + 1 < b->norder; i++)
+		assert_true(b->order[i] != b->order[i + 1]); /* in turn */
+	assert_int_equal(b->unknown, 0);
+	pthread_mutex_unlock(&b->mu);
+	struct sm_stats st1, st2;
+	sm_reader_stats(r, 0, &st1);
+	sm_reader_stats(r, 1, &st2);
+	assert_true(st1.timeout >= 4);
+	assert_int_equal(st1.frames, 0);
+	assert_int_equal(st2.timeout, 0);
+	assert_true(st2.frames >= 5);
+	assert_int_equal(count_log(c, "meter \"silent\""), 1);
+	assert_int_equal(count_log(c, "meter \"talks\""), 0);
+	sm_reader_destroy(r);
+	bus_free(b);
+	cap_free(c);
+}
+
+static void test_poll_trigger(void **state)
+{
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	struct slot *s1 = bus_slot(b, "A1", false, 0, 10);
+	struct slot *s2 = bus_slot(b, "A2", false, 0, 20);
+	struct sm_meter_cfg m1, m2;
+	const struct sm_meter_cfg *ms[] = {&m1, &m2};
+	(void)state;
+
+	bus_start(b);
+	poll_meter_init(&m1, "t1", b->link, "A1");
+	poll_meter_init(&m2, "t2", b->link, "A2");
+	m1.interval_s = m2.interval_s = 0.05; /* no schedule in trigger mode */
+	struct sm_reader *r = reader_new(c, ms, 2, true, false);
+	assert_false(bus_wait(b, &s1->requests, 1, 300)); /* nothing without a trigger */
+	for (unsigned k = 1; k <= 2; k++) {
+		sm_reader_trigger(r);
+		size_t want = 2 * k;
+		assert_true(cap_wait(c, p_nev, &want, 2000));
+		assert_int_equal(bus_get(b, &s1->requests), k);
+		assert_int_equal(bus_get(b, &s2->requests), k);
+	}
+	/* and no more polls until the next trigger */
+	assert_false(bus_wait(b, &s1->requests, 3, 300));
+	assert_true(reader_end(r) < 250);
+	pthread_mutex_lock(&c->mu);
+	assert_int_equal(c->nev, 4);
+	assert_ptr_equal(c->ev[0].m, &m1);
+	assert_int_equal(c->ev[0].watts, 10);
+	assert_ptr_equal(c->ev[1].m, &m2);
+	assert_int_equal(c->ev[1].watts, 20);
+	assert_int_equal(c->ev[2].watts, 11);
+	assert_int_equal(c->ev[3].watts, 21);
+	assert_true(c->ev[0].interval_s == 0.05);
+	pthread_mutex_unlock(&c->mu);
+	bus_free(b);
+	cap_free(c);
+}
+
+static void test_poll_with_push(void **state)
+{
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	bus_slot(b, "", false, 0, 300);
+	b->push_after_bye = true; /* a DSMR telegram after every poll */
+	struct sm_meter_cfg p, q;
+	const struct sm_meter_cfg *ms[] = {&p, &q};
+	(void)state;
+
+	meter_init(&p, "p1", b->link);
+	p.line = (struct sm_line){300, 7, SM_PARITY_EVEN, 1};
+	poll_meter_init(&q, "optical", b->link, NULL);
+	q.interval_s = 0.15;
+	bus_start(b);
+	struct sm_reader *r = reader_new(c, ms, 2, false, false);
+	assert_true(wait_ev_of(c, &p, 3, 3000));
+	assert_true(wait_ev_of(c, &q, 3, 3000));
+	sm_reader_stop(r);
+	sm_reader_join(r);
+	pthread_mutex_lock(&c->mu);
+	long pw = 5000, qw = 300;
+	for (size_t i = 0; i < c->nev; i++) {
+		struct ev *e = &c->ev[i];
+		if (e->m == &p) {
+			assert_int_equal(e->watts, pw++);
+			assert_true(e->has_t1 && e->has_id);
+		} else {
+			assert_ptr_equal(e->m, &q);
+			assert_int_equal(e->n, 1);
+			assert_int_equal(e->watts, qw++);
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	struct sm_stats sp, sq;
+	sm_reader_stats(r, 0, &sp);
+	sm_reader_stats(r, 1, &sq);
+	assert_int_equal(sp.crc + sp.decode + sp.timeout, 0);
+	assert_int_equal(sq.crc + sq.decode + sq.timeout, 0);
+	assert_true(sp.frames >= 3 && sq.frames >= 3);
+	assert_int_equal(count_log(c, ""), 0);
+	sm_reader_destroy(r);
+	bus_free(b);
+	cap_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1066,6 +1837,13 @@ int main(void)
 		cmocka_unit_test(test_file_eof),
 		cmocka_unit_test(test_tcp_bridge),
 		cmocka_unit_test(test_start_fn),
+		cmocka_unit_test(test_poll_session),
+		cmocka_unit_test(test_poll_bites_select),
+		cmocka_unit_test(test_poll_silent),
+		cmocka_unit_test(test_poll_stop_latency),
+		cmocka_unit_test(test_poll_bus),
+		cmocka_unit_test(test_poll_trigger),
+		cmocka_unit_test(test_poll_with_push),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
