@@ -1228,6 +1228,14 @@ struct slot {
 	unsigned requests, answers;
 	speed_t req_speed, reply_speed;
 	int64_t req_ms[64], switch_ms[64];
+	/* IEC 62056-21 mode C (the real protocol): identification with baud
+	 * character '5', ACK, switch, data message with BCC */
+	bool iec;
+	bool bad_bcc_once;    /* the first data message has a wrong BCC */
+	unsigned acks;
+	char ack_char;
+	speed_t ack_speed;
+	int64_t ack_ms[64];
 };
 
 struct bus {
@@ -1243,6 +1251,7 @@ struct bus {
 	unsigned signoffs, unknown;
 	char order[256];      /* addresses of the requests in order, one letter each */
 	size_t norder;
+	struct slot *cur;     /* the meter signed on last */
 	pthread_t tid;
 };
 
@@ -1265,10 +1274,69 @@ static speed_t speed_of(int baud)
 	}
 }
 
+/* Wait (b->mu held, released meanwhile) until the pty runs at baud; the
+ * time it did, or -1 after a 2 s deadline. */
+static int64_t bus_await_speed(struct bus *b, int baud)
+{
+	int64_t t = mono_ms();
+	speed_t want = speed_of(baud);
+	while (bus_speed(b) != want) {
+		if (mono_ms() - t >= 2000 || b->quit)
+			return -1;
+		pthread_mutex_unlock(&b->mu);
+		struct timespec ts = {0, 2 * 1000000L};
+		nanosleep(&ts, NULL); /* termios changes raise no event: poll them */
+		pthread_mutex_lock(&b->mu);
+	}
+	return mono_ms();
+}
+
+/* IEC 62056-21 mode C: the ACK "06 '0' Z '0' CR LF" of the meter signed on
+ * last; switch to Z's speed and send the data message. */
+static void bus_iec_ack(struct bus *b, const char *line, size_t len)
+{
+	static const int speeds[] = {300, 600, 1200, 2400, 4800, 9600, 19200};
+	struct slot *sl = b->cur;
+	if (sl == NULL || !sl->iec || len != 6 || line[1] != '0' || line[2] < '0' || line[2] > '6' ||
+	    line[3] != '0') {
+		b->unknown++;
+		return;
+	}
+	unsigned k = sl->acks++;
+	sl->ack_char = line[2];
+	sl->ack_speed = bus_speed(b);
+	if (k < 64)
+		sl->ack_ms[k] = mono_ms();
+	int64_t sw = bus_await_speed(b, speeds[line[2] - '0']);
+	if (k < 64)
+		sl->switch_ms[k] = sw;
+	sl->reply_speed = bus_speed(b);
+	char msg[256];
+	int n = snprintf(msg, sizeof msg,
+			 "\002" "1.8.0(%06u.000*kWh)\r\n1.7.0(%02u.%03u*kW)\r\n0.0.0(%s)\r\n!\r\n\003",
+			 1000 + sl->watts, sl->watts / 1000, sl->watts % 1000, sl->addr);
+	unsigned char bcc = 0;
+	for (int i = 1; i < n; i++)
+		bcc ^= (unsigned char)msg[i];
+	if (sl->bad_bcc_once) {
+		sl->bad_bcc_once = false;
+		bcc ^= 0x55;
+	}
+	msg[n++] = (char)bcc;
+	if (write(b->master, msg, (size_t)n) == n) {
+		sl->watts++;
+		sl->answers++;
+	}
+}
+
 /* Handle one line from the reader (called with b->mu held). */
 static void bus_line(struct bus *b, const char *line, size_t len)
 {
 	int64_t t = mono_ms();
+	if (len >= 1 && line[0] == 0x06) {
+		bus_iec_ack(b, line, len);
+		return;
+	}
 	if (len == 3 && memcmp(line, "B\r\n", 3) == 0) {
 		b->signoffs++;
 		if (b->push_after_bye) {
@@ -1298,19 +1366,21 @@ static void bus_line(struct bus *b, const char *line, size_t len)
 	if (k < 64)
 		sl->req_ms[k] = t;
 	sl->req_speed = bus_speed(b);
+	b->cur = sl;
 	if (sl->silent)
 		return;
+	if (sl->iec) {
+		/* identification: manufacturer TST, 9600 Bd offered */
+		static const char id[] = "/TST5METER\r\n";
+		if (write(b->master, id, sizeof id - 1) != (ssize_t)(sizeof id - 1))
+			b->unknown++;
+		return;
+	}
 	if (sl->switch_baud != 0) {
-		/* the reader switches after its pause: wait for it (deadline 2 s) */
-		speed_t want = speed_of(sl->switch_baud);
-		while (bus_speed(b) != want && mono_ms() - t < 2000 && !b->quit) {
-			pthread_mutex_unlock(&b->mu);
-			struct timespec ts = {0, 2 * 1000000L};
-			nanosleep(&ts, NULL); /* termios changes raise no event: poll them */
-			pthread_mutex_lock(&b->mu);
-		}
+		/* the reader switches after its pause: wait for it */
+		int64_t sw = bus_await_speed(b, sl->switch_baud);
 		if (k < 64)
-			sl->switch_ms[k] = mono_ms();
+			sl->switch_ms[k] = sw;
 	}
 	sl->reply_speed = bus_speed(b);
 	char ans[32];
@@ -1821,6 +1891,89 @@ static void test_poll_with_push(void **state)
 	cap_free(c);
 }
 
+static void test_poll_iec62056_21(void **state)
+{
+	const struct sm_proto *iec = sm_proto_find("iec62056-21");
+	(void)state;
+	if (iec == NULL) {
+		print_message("protocol iec62056-21 not in this build: skipped\n");
+		skip();
+	}
+	struct cap *c = cap_new();
+	struct bus *b = bus_new();
+	struct slot *s1 = bus_slot(b, "00000001", false, 0, 1500);
+	struct slot *s2 = bus_slot(b, "00000002", false, 0, 2500);
+	s1->iec = s2->iec = true;
+	s2->bad_bcc_once = true;
+	struct sm_meter_cfg m1, m2;
+	const struct sm_meter_cfg *ms[] = {&m1, &m2};
+
+	/* two addressed mode C meters on one RS485 bus, set up as the
+	 * validator leaves them */
+	struct sm_meter_cfg *cfgs[] = {&m1, &m2};
+	for (size_t i = 0; i < 2; i++) {
+		struct sm_meter_cfg *m = cfgs[i];
+		memset(m, 0, sizeof *m);
+		m->name = (char *)(i == 0 ? "m1" : "m2");
+		m->proto = iec;
+		m->device = b->link;
+		m->address = (char *)(i == 0 ? "00000001" : "00000002");
+		m->iec_mode = 'C';
+		iec->line_defaults(m, &m->line);
+		m->timeout_s = SM_DEFAULT_TIMEOUT_S;
+		m->interval_s = 0.4;
+		assert_true(sm_proto_is_polled(m));
+	}
+	m1.max_baud = 2400;          /* the meter offers 9600: capped */
+	m1.baud_switch_delay_s = 0.1;
+	m2.baud_switch_delay_s = 0.05;
+	bus_start(b);
+	struct sm_reader *r = reader_new(c, ms, 2, false, false);
+	assert_true(wait_ev_of(c, &m1, 2, 4000));
+	assert_true(wait_ev_of(c, &m2, 2, 4000));
+	sm_reader_stop(r);
+	sm_reader_join(r);
+
+	pthread_mutex_lock(&c->mu);
+	long w1 = 1500, w2 = 2501; /* m2's first readout had a wrong BCC */
+	for (size_t i = 0; i < c->nev; i++) {
+		struct ev *e = &c->ev[i];
+		assert_int_equal(e->n, 3); /* energy_import, power_import, 0.0.0 */
+		assert_int_equal(e->watts, e->m == &m1 ? w1++ : w2++);
+		assert_true(e->interval_s == 0.4);
+	}
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_lock(&b->mu);
+	print_message("bus order: %.*s\n", (int)b->norder, b->order);
+	assert_int_equal(s1->req_speed, B300);
+	assert_int_equal(s1->ack_speed, B300); /* the ACK at the old speed */
+	assert_int_equal(s1->ack_char, '3');   /* 9600 offered, MaxBaudrate 2400 */
+	assert_int_equal(s1->reply_speed, B2400);
+	assert_int_equal(s2->ack_char, '5');
+	assert_int_equal(s2->reply_speed, B9600);
+	for (unsigned k = 0; k < 2; k++) {
+		int64_t pause = s1->switch_ms[k] - s1->ack_ms[k];
+		print_message("m1 poll %u: switched %" PRId64 " ms after the ACK\n", k, pause);
+		assert_true(pause >= 100 - 30 && pause < 100 + 150);
+	}
+	for (size_t i = 0; i + 1 < b->norder; i++)
+		assert_true(b->order[i] != b->order[i + 1]); /* in turn */
+	assert_int_equal(b->unknown, 0);
+	pthread_mutex_unlock(&b->mu);
+	struct sm_stats st1, st2;
+	sm_reader_stats(r, 0, &st1);
+	sm_reader_stats(r, 1, &st2);
+	assert_int_equal(st1.crc + st1.decode + st1.timeout, 0);
+	assert_int_equal(st2.crc, 1);
+	assert_int_equal(st2.decode + st2.timeout, 0);
+	char want[160];
+	snprintf(want, sizeof want, "meter \"m2\" (%s): checksum mismatch (BCC)", b->link);
+	assert_int_equal(count_log(c, want), 1);
+	sm_reader_destroy(r);
+	bus_free(b);
+	cap_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1844,6 +1997,7 @@ int main(void)
 		cmocka_unit_test(test_poll_bus),
 		cmocka_unit_test(test_poll_trigger),
 		cmocka_unit_test(test_poll_with_push),
+		cmocka_unit_test(test_poll_iec62056_21),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
