@@ -672,8 +672,8 @@ static enum sess_end do_read(struct sm_reader *r, struct meter *m, const struct 
 	int64_t deadline = sm_mono_ms() + (a->ms > 0 ? a->ms : 0);
 
 	*timed_out = false;
-	if (offer_leftover && r->slen > 0)
-		return SESS_DONE;
+	if ((offer_leftover && r->slen > 0) || r->slen >= sizeof r->sbuf)
+		return SESS_DONE; /* (a full buffer is offered again: declined, the poll ends) */
 	for (;;) {
 		handle_trigger(r);
 		if (atomic_load(&r->stop))

@@ -9,6 +9,17 @@
  * transport, the protocol states and the statistics.  sm_reader_destroy
  * frees everything (after stop + join).
  *
+ * Polled meters (sm_proto_is_polled, e.g. IEC 62056-21 modes A-C) are
+ * polled by the same thread, one session at a time, every Interval seconds
+ * (SM_DEFAULT_POLL_S, config.h, when Interval is 0); meters sharing a port
+ * take turns, earliest due first.  During a session all input goes to it;
+ * outside sessions input goes to the port's push meters.  The port's line
+ * settings are restored after a session that changed them.  A poll that
+ * fails counts as a rejected frame does (SM_E_TIMEOUT, the meter did not
+ * answer: the `timeout` counter); the stall logic (Timeout) applies to push
+ * meters only.  Stop is honoured within about one read timeout in any step
+ * of a session.  reader.c describes the details.
+ *
  * Threads: the reader's thread calls sink->emit and log->fn.  stop, join,
  * trigger and stats may be called from any other thread.  Statistics are
  * C11 atomics.
@@ -39,10 +50,12 @@ struct sm_log {
 
 struct sm_sink {
 	/*
-	 * A frame's readings, already filtered by Select and spaced by Interval.
+	 * A frame's readings, already filtered by Select and spaced by Interval
+	 * (push meters; a polled meter emits every poll's readout).
 	 * rx_ms: when the frame was received (unix ms).  interval_s: the poll
-	 * interval, or the observed push period (0 until known).  Called on the
-	 * reader thread; must not block.
+	 * interval (Interval, or SM_DEFAULT_POLL_S), or for push meters
+	 * Interval or else the observed push period (0 until known).  Called
+	 * on the reader thread; must not block.
 	 */
 	void (*emit)(void *ctx, const struct sm_meter_cfg *m, const struct sm_reading_set *s,
 		     int64_t rx_ms, double interval_s);
@@ -57,7 +70,8 @@ struct sm_stats {
 	uint64_t unchecked;    /* frames accepted with a wrong checksum (IgnoreChecksum) */
 	uint64_t decode;       /* frames/objects that did not decode (incl. oversize, truncation) */
 	uint64_t auth;         /* authentication failures */
-	uint64_t timeout;      /* stalls: Timeout seconds without a valid frame */
+	uint64_t timeout;      /* push meters: stalls (Timeout seconds without a valid frame);
+				  polled meters: polls the meter did not answer */
 	uint64_t reconnect;    /* port (re)opens after a failure or loss */
 	int64_t last_frame_ms; /* unix ms of the last good frame, 0 = never */
 };
@@ -95,9 +109,12 @@ void sm_reader_stop(struct sm_reader *r);
 void sm_reader_join(struct sm_reader *r);
 /* Whether the thread has ended by itself (exit_at_eof reached). */
 bool sm_reader_done(const struct sm_reader *r);
-/* Trigger mode: emit the latest reading set of every meter once (on the
- * reader thread, within one read timeout; triggers that arrive faster than
- * that count as one).  A meter that stalled (Timeout) has no latest set. */
+/* Trigger mode: emit the latest reading set of every push meter once (on
+ * the reader thread, within one read timeout; triggers that arrive faster
+ * than that count as one), and poll every polled meter once, in
+ * configuration order, emitting what each poll reads (triggers that arrive
+ * during such a round ask for one more round).  Polled meters are polled
+ * only on triggers then.  A meter that stalled (Timeout) has no latest set. */
 void sm_reader_trigger(struct sm_reader *r);
 /* Snapshot of the counters of the port's i-th meter. */
 void sm_reader_stats(const struct sm_reader *r, size_t i, struct sm_stats *out);
