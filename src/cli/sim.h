@@ -39,6 +39,7 @@ struct sim_opts {
 	const char *address; /* --address or NULL */
 	int baud;            /* --baudrate: offered (A-C) or push (D) speed, 0 = default */
 	bool echo;           /* --echo: echo what the reader sends (half-duplex head) */
+	bool pace;           /* --pace: send at the line's real character rate */
 	size_t nmeters;      /* --meter entries */
 	struct sim_meter_arg meters[SIM_MAX_METERS];
 };

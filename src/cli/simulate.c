@@ -23,7 +23,8 @@ static void simulate_help(FILE *f)
 	fputs("Usage: smartmeter simulate -p PROTOCOL [--fixture FILE] [--link PATH] [--period SECONDS]\n"
 	      "                           [--count N] [--verbatim]\n"
 	      "       smartmeter simulate -p iec62056-21 [--fixture FILE] [--mode A|B|C|D] [--address ADDR]\n"
-	      "                           [--meter ADDR[=FILE]]... [--baudrate BAUD] [--echo] [--link PATH]\n"
+	      "                           [--meter ADDR[=FILE]]... [--baudrate BAUD] [--echo] [--pace]\n"
+	      "                           [--link PATH] [--period SECONDS] [--count N] [--verbatim]\n"
 	      "Behave like a meter on a pseudo-terminal: push protocols send a frame every period;\n"
 	      "an IEC 62056-21 meter in mode A, B or C answers sign-on requests.\n\n"
 	      "  -p, --protocol NAME     dsmr or iec62056-21\n"
@@ -51,6 +52,8 @@ static void simulate_help(FILE *f)
 	      "                          9600); mode D: the push speed (default 9600)\n"
 	      "      --echo              echo every byte the reader sends, as a half-duplex optical\n"
 	      "                          head does\n"
+	      "      --pace              send at the line's real character rate (10 bits a character:\n"
+	      "                          a readout at 300 Bd takes seconds), not all at once\n"
 	      "  -h, --help              this text\n"
 	      "The pseudo-terminal's path is printed on stderr (\"I! ... on /dev/pts/N\").\n"
 	      "IEC 62056-21 meters log the speed the reader set for each step\n"
@@ -215,6 +218,7 @@ int sm_cmd_simulate(int argc, char **argv)
 		{ "meter", required_argument, NULL, 'M' },
 		{ "baudrate", required_argument, NULL, 'b' },
 		{ "echo", no_argument, NULL, 'e' },
+		{ "pace", no_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -311,6 +315,10 @@ int sm_cmd_simulate(int argc, char **argv)
 			o.echo = true;
 			iec_opt = true;
 			break;
+		case 'c':
+			o.pace = true;
+			iec_opt = true;
+			break;
 		case 'h':
 			simulate_help(stdout);
 			return SM_EXIT_OK;
@@ -332,7 +340,7 @@ int sm_cmd_simulate(int argc, char **argv)
 	if (strcmp(proto->name, "dsmr") == 0) {
 		if (iec_opt) {
 			sm_cli_log(SM_LOG_ERROR,
-				   "simulate: --mode, --address, --meter, --baudrate and --echo are for -p iec62056-21");
+				   "simulate: --mode, --address, --meter, --baudrate, --echo and --pace are for -p iec62056-21");
 			return SM_EXIT_USAGE;
 		}
 		return sim_dsmr(&o);
