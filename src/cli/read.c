@@ -264,7 +264,7 @@ int sm_cmd_read(int argc, char **argv)
 					break;
 				}
 				sm_cli_log(SM_LOG_INFO, "%s received%s", strsignal((int)si.ssi_signo),
-					   trigger ? ": emitting the latest values" : " (ignored)");
+					   trigger ? ": polling the polled meters, emitting the latest push values" : " (ignored)");
 				if (trigger)
 					trigger_all(&run);
 			}
