@@ -34,6 +34,8 @@ static void diag_set(struct sm_diag *d, const char *fmt, ...)
 }
 
 static bool is_print(unsigned char c) { return c >= 0x20 && c <= 0x7e; }
+/* A byte an identification may hold: printable, not '/' or '!'. */
+static bool id_char(unsigned char c) { return c >= 0x20 && c <= 0x7e && c != '/' && c != '!'; }
 static bool is_alpha(unsigned char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z'); }
 
 /* ------------------------------------------------------------------ */
@@ -81,12 +83,12 @@ enum sm_err sm_iec_parse_ident(const char *p, size_t n, struct sm_iec_ident *out
 		if (!is_alpha((unsigned char)p[i]))
 			return SM_E_SYNTAX;
 	unsigned char z = (unsigned char)p[4];
-	if (!is_print(z))
+	if (!id_char(z))
 		return SM_E_SYNTAX;
 	size_t i = 5;
 	char enh = 0;
 	if (i < n && p[i] == '\\') {
-		if (i + 1 >= n || !is_print((unsigned char)p[i + 1]))
+		if (i + 1 >= n || !id_char((unsigned char)p[i + 1]))
 			return SM_E_SYNTAX;
 		enh = p[i + 1];
 		i += 2;
@@ -94,7 +96,7 @@ enum sm_err sm_iec_parse_ident(const char *p, size_t n, struct sm_iec_ident *out
 	if (n - i > SM_IEC_IDENT_MAX)
 		return SM_E_SYNTAX;
 	for (size_t k = i; k < n; k++)
-		if (!is_print((unsigned char)p[k]))
+		if (!id_char((unsigned char)p[k]))
 			return SM_E_SYNTAX;
 	memset(out, 0, sizeof *out);
 	memcpy(out->manufacturer, p + 1, 3);
@@ -121,6 +123,8 @@ static enum sm_err put(uint8_t *out, size_t cap, size_t *len, const void *p, siz
 {
 	if (n > cap - *len)
 		return SM_E_FULL;
+	if (n == 0)
+		return SM_OK;
 	memcpy(out + *len, p, n);
 	*len += n;
 	return SM_OK;

@@ -64,8 +64,8 @@ struct sm_iec_ident {
 /*
  * Parse an identification line p[0..n), without its CR LF (a trailing CR or
  * LF is tolerated and ignored): '/', three letters A-Z/a-z, the baud
- * character (any printable byte), an optional '\' + one printable byte, and
- * 0..SM_IEC_IDENT_MAX printable bytes (0x20..0x7E) of identification.
+ * character, an optional '\' + one byte, and 0..SM_IEC_IDENT_MAX bytes of
+ * identification, all printable (0x20..0x7E) but not '/' or '!'.
  * Returns SM_OK and fills *out, or SM_E_SYNTAX (a request echo "/?...!",
  * too short, not letters, control bytes, too long).
  */
