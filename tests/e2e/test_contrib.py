@@ -18,7 +18,7 @@ except ImportError:  # Python < 3.11
     except ImportError:
         tomllib = None
 
-from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_srcdir)
+from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_srcdir, wait_for)
 
 if not os.path.exists(SMARTMETER):
     skip("the smartmeter program was not built")
@@ -94,6 +94,30 @@ for name in ("collectd.conf", "smartmeter.conf"):
     if name == "smartmeter.conf":
         check(re.search(r'meter "garage": protocol dsmr on \S+ \(9600 7E1\)', out) is not None,
               "the DSMR 2.2/3 example reads at 9600 7E1")
+
+# ---- the IEC 62056-21 examples: checked, then run against the simulator ----
+h = subprocess.run([SMARTMETER, "--help"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+have_iec = b"iec62056-21" in h.stdout
+IEC_EXAMPLES = (
+    ("iec-optical-head.conf", [r'meter "optical": protocol iec62056-21 on \S+ \(300 7E1\)'], 1),
+    ("iec-ebz-dd3.conf", [r'meter "dd3": protocol iec62056-21 on \S+ \(9600 7E1\)'], 1),
+    ("iec-rs485-bus.conf", [r'meter "(flat1|flat2|heatpump)": protocol iec62056-21 on (\S+) \(300 7E1\)'
+                            r'(\n|.)*configuration OK: 3 meter\(s\) on 1 port\(s\)'], 3),
+)
+if not have_iec:
+    print("note: IEC 62056-21 is not in this build: its examples are not checked", flush=True)
+for name, pats, n in IEC_EXAMPLES if have_iec else ():
+    path = os.path.join(contrib, name)
+    out = check_config(path, "contrib/" + name)
+    check(all(re.search(p, out) for p in pats) and ("configuration OK: %d meter(s)" % n) in out,
+          "contrib/%s: %d meter(s) with the expected line settings" % (name, n))
+    text = read_text(path)
+    full = uncomment_meters(text)
+    alt = os.path.join(d, "all-" + name)
+    with open(alt, "w", encoding="utf-8") as f:
+        f.write(full)
+    check_config(alt, "contrib/%s with every commented meter and option switched on" % name)
+
 
 col = read_text(os.path.join(contrib, "collectd.conf"))
 check(re.search(r"^Hostname\s+\"", col, re.M) and re.search(r"^FQDNLookup\s+false", col, re.M),
@@ -245,6 +269,53 @@ except RuntimeError as e:
 finally:
     if sim is not None:
         sim.stop()
+
+
+
+def iec_example_on(name, link, interval):
+    """An IEC example with its Device pointed at a simulator's pty and a short Interval."""
+    text = read_text(os.path.join(contrib, name))
+    text = re.sub(r'^(\s*Device\s+)"[^"]*"', lambda m: '%s"%s"' % (m.group(1), link), text, flags=re.M)
+    text = re.sub(r"^(\s*Interval\s+)[0-9.]+", r"\g<1>" + interval, text, flags=re.M)
+    path = os.path.join(d, "run-" + name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return path
+
+
+def iec_sim(link, *args):
+    p = Proc([SMARTMETER, "simulate", "-p", "iec62056-21", "--link", link] + list(args))
+    if not wait_for(lambda: os.path.islink(link), 5.0):
+        p.kill()
+        raise RuntimeError("simulator did not create %s" % link)
+    return p
+
+
+def iec_names(p, meter):
+    return [json.loads(l)["name"] for l in p.out if l.startswith("{") and json.loads(l)["meter"] == meter]
+
+
+if have_iec:
+    for name, simargs, meters, want in (
+            ("iec-optical-head.conf", ["--mode", "C"], ["optical"], "energy_import"),
+            ("iec-ebz-dd3.conf", ["--mode", "D", "--period", "0.2"], ["dd3"], "energy_import"),
+            ("iec-rs485-bus.conf", ["--meter", "21004711", "--meter", "21004712", "--meter", "21004713"],
+             ["flat1", "flat2", "heatpump"], "energy_import")):
+        link = os.path.join(d, "iec-" + name)
+        sim = None
+        try:
+            sim = iec_sim(link, *simargs)
+            path = iec_example_on(name, link, "0.5")
+            rd = Proc([SMARTMETER, "read", "-c", path])
+            ok = rd.wait_lines(lambda p: all(want in iec_names(p, m) for m in meters), 15)
+            code, _ = rd.stop(signal.SIGTERM)
+            check(ok and code == 0, "contrib/%s read from a simulated meter: %s of %s" % (name, want, meters))
+            check_json_lines([l for l in rd.out if l], "read of contrib/%s" % name)
+        except RuntimeError as e:
+            check(False, "simulated meter for %s: %s" % (name, e))
+        finally:
+            if sim is not None:
+                sim.stop()
 
 
 # ---- the man pages ----

@@ -80,8 +80,14 @@ def seen(p, text, timeout=5):
     return p.wait_lines(lambda q: any(text in l for l in q.err), timeout)
 
 
+sim_exits = []
+
+
 def stop_sim(p):
+    """SIGTERM the simulator; remember how it ended."""
     code, _ = p.stop()
+    bad = [l for l in p.err if "runtime error" in l or "Sanitizer" in l]
+    sim_exits.append((code, bad[:1]))
     return code
 
 
@@ -365,6 +371,9 @@ for args, what in ((["-p", "iec62056-21", "--mode", "E"], "--mode E"),
     code, err = usage(*args)
     check(code == 2 and err.startswith("E! "), "simulate %s is a usage error (exit %s) %s" % (what, code, err.strip()[:120]))
 
+check(sim_exits and all(c == 0 and not b for c, b in sim_exits),
+      "every simulator stopped with 0 on SIGTERM, without sanitizer reports %s"
+      % [e for e in sim_exits if e[0] != 0 or e[1]][:2])
 for p in procs:
     p.kill()
 shutil.rmtree(d, ignore_errors=True)
