@@ -82,6 +82,7 @@ struct bus {
 	int64_t out_start;
 	int out_baud;       /* --pace: characters per second = baud / 10 */
 	bool out_is_data;   /* the queue holds a data message (counts as a readout) */
+	bool dropping;      /* the last output was dropped (logged once) */
 	long long served;
 	/* mode D */
 	int push_baud;
@@ -156,9 +157,19 @@ static int load_fixture(struct meter *m, const struct sim_opts *o)
 				return -1;
 			}
 		}
+		if (o->verbatim && o->mode != 'D' &&
+		    off + t->next - (size_t)(t->data - m->file) + 1 > IEC_OUT_MAX) {
+			sm_cli_log(SM_LOG_ERROR, "%s: readout %zu is longer than %d bytes", m->fixture, m->nmsgs + 1,
+				   IEC_OUT_MAX);
+			return -1;
+		}
 		m->msg_off[m->nmsgs] = off;
 		off += t->next;
 		m->nmsgs++;
+	}
+	if (o->verbatim && o->mode == 'D' && m->filelen > IEC_OUT_MAX) {
+		sm_cli_log(SM_LOG_ERROR, "%s: more than %d bytes to push at once", m->fixture, IEC_OUT_MAX);
+		return -1;
 	}
 	if (m->nmsgs == 0) {
 		sm_cli_log(SM_LOG_ERROR, "%s: no IEC 62056-21 readout found (an identification line \"/XXXZ...\" and "
@@ -252,31 +263,46 @@ static bool out_pending(const struct bus *b)
 	return b->out_done < b->out_n;
 }
 
-/* Write what is due; returns the time the next byte is due (or 0 when
- * the queue is empty). */
+/* Write what is due; returns the time the next byte is due (0 when the
+ * queue is empty).  When the pty stays full for 500 ms (nobody reads),
+ * the rest is dropped, as a meter's bytes are lost on an unread line. */
 static int64_t out_pump(struct bus *b)
 {
 	if (!out_pending(b))
 		return 0;
 	size_t due = b->out_n;
-	if (b->o->pace && b->out_baud > 0) {
+	bool paced = b->o->pace && b->out_baud >= 10;
+	if (paced) {
 		int64_t el = sm_mono_ms() - b->out_start;
 		long long chars = el * (b->out_baud / 10) / 1000 + 1;
-		if ((size_t)chars < due)
+		if (chars >= 0 && (unsigned long long)chars < due)
 			due = (size_t)chars;
 	}
-	if (due > b->out_done)
-		b->out_done += sim_write(b->pty.master, b->out + b->out_done, due - b->out_done);
+	if (due > b->out_done) {
+		size_t want = due - b->out_done;
+		size_t w = sim_write(b->pty.master, b->out + b->out_done, want);
+		b->out_done += w;
+		if (w < want) {
+			if (!b->dropping)
+				sm_cli_log(SM_LOG_WARNING, "nobody reads the pseudo-terminal: output dropped "
+							   "until a reader takes it");
+			b->dropping = true;
+			b->out_n = b->out_done = 0;
+			b->out_is_data = false;
+			return 0;
+		}
+	}
 	if (!out_pending(b)) {
+		if (b->dropping)
+			sm_cli_log(SM_LOG_INFO, "the pseudo-terminal is read again");
+		b->dropping = false;
 		if (b->out_is_data) {
 			b->out_is_data = false;
 			b->served++;
 		}
 		return 0;
 	}
-	if (!b->o->pace || b->out_baud <= 0)
-		return sm_mono_ms() + 20; /* the pty is full: try again soon */
-	return b->out_start + (int64_t)((b->out_done) * 1000 / (size_t)(b->out_baud / 10));
+	return b->out_start + (int64_t)(b->out_done * 1000 / (size_t)(b->out_baud / 10));
 }
 
 /* ------------------------------------------------------------------ */
@@ -511,6 +537,8 @@ static int64_t session_step(struct bus *b)
 		}
 		return b->deadline;
 	case S_WAIT_ACK:
+		if (out_pending(b)) /* the wait starts when the identification has left */
+			b->deadline = now + IEC_ACK_WAIT_MS;
 		if (now >= b->deadline) {
 			sm_cli_log(SM_LOG_WARNING, "%s: no ACK within %d ms: back to waiting for a sign-on", b->cur->label,
 				   IEC_ACK_WAIT_MS);
@@ -519,8 +547,10 @@ static int64_t session_step(struct bus *b)
 		}
 		return b->deadline;
 	case S_WAIT_SWITCH: {
-		if (out_pending(b))
-			return now + IEC_POLL_MS; /* the identification is still going out */
+		if (out_pending(b)) { /* the identification is still going out */
+			b->deadline = now + IEC_SWITCH_WAIT_MS;
+			return now + IEC_POLL_MS;
+		}
 		int baud = reader_baud(b->pty.master);
 		if (baud == b->target) {
 			send_data(b);
