@@ -37,17 +37,18 @@ static void simulate_help(FILE *f)
 	      "                          allowed)\n"
 	      "      --count N           stop after N frames or readouts (default: run until\n"
 	      "                          SIGTERM/SIGINT)\n"
-	      "      --verbatim          send the fixture file byte for byte as one frame; by default\n"
-	      "                          each telegram gets the current time (0-0:1.0.0) and a new CRC\n"
-	      "                          (dsmr), or the readout is encoded anew with a correct BCC\n"
-	      "                          (iec62056-21)\n"
+	      "      --verbatim          dsmr: send the fixture file byte for byte as one frame (by\n"
+	      "                          default each telegram gets the current time (0-0:1.0.0) and\n"
+	      "                          a new CRC); iec62056-21: serve the fixture's data message as\n"
+	      "                          captured (by default it is encoded anew with a correct BCC)\n"
 	      "IEC 62056-21:\n"
 	      "      --mode MODE         A (readout at 300 Bd), B (switch without ACK), C (ACK and\n"
 	      "                          switch; the default) or D (push every period)\n"
 	      "      --address ADDR      answer \"/?ADDR!\" as well as \"/?!\"; silent for others\n"
 	      "      --meter ADDR[=FILE] one meter of a simulated RS485 bus (repeatable, up to 16):\n"
 	      "                          it answers \"/?ADDR!\" with FILE's readout (default: the\n"
-	      "                          built-in meter); \"/?!\" is answered only by a bus of one\n"
+	      "                          --fixture, else the built-in meter); \"/?!\" is answered\n"
+	      "                          by a bus of one meter or by the meter \"=FILE\" (no address)\n"
 	      "      --baudrate BAUD     modes B, C: the speed offered (default: the fixture's, else\n"
 	      "                          9600); mode D: the push speed (default 9600)\n"
 	      "      --echo              echo every byte the reader sends, as a half-duplex optical\n"
@@ -56,9 +57,11 @@ static void simulate_help(FILE *f)
 	      "                          a readout at 300 Bd takes seconds), not all at once\n"
 	      "  -h, --help              this text\n"
 	      "The pseudo-terminal's path is printed on stderr (\"I! ... on /dev/pts/N\").\n"
-	      "IEC 62056-21 meters log the speed the reader set for each step\n"
-	      "(\"I! meter \\\"ADDR\\\": sign-on at 300 Bd\", \"... readout at 9600 Bd\") and stay silent\n"
-	      "when it is wrong (a sign-on not at 300 Bd, a readout not at the agreed speed).\n",
+	      "IEC 62056-21 meters log the speed the reader set for each step, e.g.\n"
+	      "  I! meter \"42\": sign-on at 300 Bd\n"
+	      "  I! meter \"42\": readout at 9600 Bd, 316 bytes\n"
+	      "and stay silent when it is wrong (a sign-on not at 300 Bd, a readout not at the\n"
+	      "agreed speed).  See smartmeter(1).\n",
 	      f);
 }
 
