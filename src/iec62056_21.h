@@ -187,7 +187,9 @@ enum sm_err sm_iec_split_transcript(const uint8_t *p, size_t n, struct sm_iec_tr
  *                  line beyond SM_IEC_IDENT_LINE_MAX; dropped, waiting for '/'.
  *   SM_E_TRUNCATED a new '/' at a line start arrived before the end of the
  *                  message; the old one is dropped, the new one kept.
- *   SM_E_SYNTAX    a line starting with '/' that is no identification.
+ *   SM_E_SYNTAX    a line starting with '/' that is no identification, or a
+ *                  byte other than a line end, ETX or '/' after the '!' line
+ *                  of a block that began with STX.
  * Bytes outside messages are skipped and counted in f.skipped.
  * frame->p points into the framer and stays valid until the next feed,
  * flush or reset; it holds the identification line and the data message.
@@ -233,16 +235,26 @@ enum sm_err sm_iec_framer_flush(struct sm_iec_framer *f, struct sm_frame *frame,
  * into readings.  Pure.  Data sets are parsed with the shared OBIS text
  * parser (obis_text.h); several data sets per line are allowed, and text
  * after a data set starting with '#' is a comment.  Per data set:
- *   - an empty value "()" or a value of blanks gives no reading (not bad);
- *   - a number (with a unit or none) becomes a numeric reading in base
- *     units (kWh -> Wh exactly); units are matched ignoring case when no
- *     exact match exists;
- *   - anything else becomes a text reading holding the value as sent;
- *   - value + timestamp groups "(02.468*kW)(1703100930)": the first group
- *     is the reading; a timestamp group gives the reading its own time only
- *     when it carries its zone ("YYMMDDhhmmssS"/"...W"): IEC 62056-21 times
- *     "YYMMDDhhmm[ss]" are meter local time without a zone, so they are
- *     not used (the reading gets the set's time);
+ *   - an empty value "()" gives no reading (not bad); a value of blanks
+ *     only "(        )" is an empty text reading (the meter sent the
+ *     object, without a value);
+ *   - objects whose digits are not amounts are text readings (blanks
+ *     around them removed): 0.0.x device address / serial, C.1.x serial
+ *     numbers, 96.1.x ids, 96.5.x status words, 0.2.x firmware and
+ *     configuration ids, 0.9.x time and date, F.F / F.F.x / F error
+ *     registers;
+ *   - otherwise a number (with a unit or none) becomes a numeric reading
+ *     in base units (kWh -> Wh exactly; "*C" is deg C); units are matched
+ *     ignoring case when no exact match exists; a unit we do not know
+ *     ("m3ph", "h", "Deg") is kept as text with the reading;
+ *   - anything else becomes a text reading holding the value as sent
+ *     (blanks around it removed);
+ *   - value + timestamp groups "(02.468*kW)(1703100930)" (also
+ *     "(timestamp)(value)"): the value is the reading; a timestamp group
+ *     gives the reading its own time only when it carries its zone
+ *     ("YYMMDDhhmmssS"/"...W"): IEC 62056-21 times "YYMMDDhhmm[ss]" are
+ *     meter local time without a zone, so they are not used (the reading
+ *     gets the set's time); further groups are ignored;
  *   - '&'-separated values in one group "9.4(088*C&082*C)": when every
  *     non-empty part is a number, each part is a reading of the same code,
  *     the first named as the code, part k (k >= 2) with "_vk" appended to

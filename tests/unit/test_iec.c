@@ -853,6 +853,15 @@ static void test_garbage(void **state)
 	assert_true(f->skipped > 20);
 	free(f);
 
+	/* '!' inside a value does not end the data; '!' after a data set does */
+	m->n = 0;
+	msg_ident(m, "ABC", '5', 0, "BANG");
+	msg_lit(m, "0.0(a!b)\r\n1.8.0(1*kWh)2.8.0(2*kWh)!\r\n3.8.0(3*kvarh)\r\n");
+	feed_all(m->b, m->n, false, &l);
+	assert_true(l.n >= 1);
+	assert_int_equal(l.e[0].rc, SM_FRAME);
+	assert_int_equal(l.e[0].readings, 3);
+
 	/* a garbage data line costs that line only */
 	m->n = 0;
 	msg_ident(m, "ABC", '5', 0, "OK");
