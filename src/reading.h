@@ -22,8 +22,8 @@
 #include "obis.h"
 #include "buf.h"
 
-#define SM_MAX_READINGS 160
-#define SM_TEXT_POOL 8192
+#define SM_MAX_READINGS 512
+#define SM_TEXT_POOL 16384
 #define SM_UNIT_TEXT 8
 
 struct sm_reading {

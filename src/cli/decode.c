@@ -64,6 +64,8 @@ static void report(struct decode_run *d, enum sm_err rc, const struct sm_feed_in
 {
 	if (rc == SM_READINGS) {
 		d->frames++;
+		if (info->diag.msg[0] != '\0')
+			sm_cli_log(SM_LOG_WARNING, "frame ending at byte %zu: %s", offset, info->diag.msg);
 		if (info->check == SM_CHECK_IGNORED) {
 			d->unchecked++;
 			sm_cli_log(SM_LOG_WARNING, "frame ending at byte %zu accepted with a wrong checksum (IgnoreChecksum)",
