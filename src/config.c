@@ -1121,6 +1121,13 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 				return SM_E_CONFIG;
 			}
 		}
+		if ((m->opt_set & (1ull << OPT_TIMEOUT)) && sm_proto_is_polled(m)) {
+			set_err(err, errlen,
+				"meter %s: Timeout: applies to push meters only (a polled meter counts "
+				"every unanswered poll as a timeout; see Interval)",
+				q);
+			return SM_E_CONFIG;
+		}
 		struct sm_line defaults = m->proto->line;
 		if (m->proto->line_defaults != NULL)
 			m->proto->line_defaults(m, &defaults);

@@ -1617,6 +1617,17 @@ static void test_iec_defaults_and_line(void **state)
 			 signon[i][0], signon[i][0]);
 		validate_fails(&c, msg);
 	}
+
+	/* Timeout is the stall time of push meters; a polled meter does not
+	 * ignore it silently */
+	sm_config_init(&c);
+	add_iec(&c, "opt", "/dev/ttyUSB2", "Timeout", "5", NULL);
+	validate_fails(&c, "meter \"opt\": Timeout: applies to push meters only (a polled meter counts "
+			   "every unanswered poll as a timeout; see Interval)");
+	sm_config_init(&c);
+	add_iec(&c, "dd3", "/dev/ttyUSB1", "Timeout", "5", "Mode", "D", NULL);
+	validate_ok(&c);
+	sm_config_free(&c);
 }
 
 static void test_iec_bus_rules(void **state)
