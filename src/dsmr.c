@@ -40,17 +40,6 @@ enum {
 	ST_LF,       /* after the CR that ends the '!' line */
 };
 
-static void diag_set(struct sm_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void diag_set(struct sm_diag *d, const char *fmt, ...)
-{
-	if (d == NULL)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-	va_end(ap);
-}
 
 void sm_dsmr_framer_init(struct sm_dsmr_framer *f, bool ignore_checksum)
 {
@@ -89,7 +78,7 @@ static enum sm_err framer_complete(struct sm_dsmr_framer *f, struct sm_frame *fr
 
 	f->state = ST_IDLE;
 	if (digits == 1 || digits == 2) {
-		diag_set(diag, "CRC after '!' has %u hex digit%s (3 or 4 expected)", digits,
+		sm_diag_set(diag, "CRC after '!' has %u hex digit%s (3 or 4 expected)", digits,
 			 digits == 1 ? "" : "s");
 		return SM_E_SYNTAX;
 	}
@@ -109,7 +98,7 @@ static enum sm_err framer_complete(struct sm_dsmr_framer *f, struct sm_frame *fr
 		frame->check = SM_CHECK_IGNORED;
 		return SM_FRAME;
 	}
-	diag_set(diag, "CRC mismatch: telegram says %.*s, computed %04X", (int)digits,
+	sm_diag_set(diag, "CRC mismatch: telegram says %.*s, computed %04X", (int)digits,
 		 (const char *)f->buf + f->bang + 1, (unsigned)crc);
 	return SM_E_CRC;
 }
@@ -152,7 +141,7 @@ enum sm_err sm_dsmr_framer_feed(struct sm_dsmr_framer *f, const uint8_t *in, siz
 				i += take;
 				f->state = ST_IDLE;
 				*used = i;
-				diag_set(diag, "telegram longer than %d bytes (%zu so far): dropped",
+				sm_diag_set(diag, "telegram longer than %d bytes (%zu so far): dropped",
 					 SM_DSMR_MAX, tl + take);
 				return SM_E_TOO_LONG;
 			}
@@ -170,7 +159,7 @@ enum sm_err sm_dsmr_framer_feed(struct sm_dsmr_framer *f, const uint8_t *in, siz
 				i++;
 				framer_start(f);
 				*used = i;
-				diag_set(diag, "telegram truncated: a new telegram started after %zu bytes, "
+				sm_diag_set(diag, "telegram truncated: a new telegram started after %zu bytes, "
 					 "before the '!'", old);
 				return SM_E_TRUNCATED;
 			}
@@ -178,7 +167,7 @@ enum sm_err sm_dsmr_framer_feed(struct sm_dsmr_framer *f, const uint8_t *in, siz
 				i++;
 				f->state = ST_IDLE;
 				*used = i;
-				diag_set(diag, "telegram longer than %d bytes: dropped", SM_DSMR_MAX);
+				sm_diag_set(diag, "telegram longer than %d bytes: dropped", SM_DSMR_MAX);
 				return SM_E_TOO_LONG;
 			}
 			if (c == '!') {
@@ -199,7 +188,7 @@ enum sm_err sm_dsmr_framer_feed(struct sm_dsmr_framer *f, const uint8_t *in, siz
 					i++;
 					f->state = ST_IDLE;
 					*used = i;
-					diag_set(diag, "more than 4 hex digits after '!'");
+					sm_diag_set(diag, "more than 4 hex digits after '!'");
 					return SM_E_SYNTAX;
 				}
 				f->buf[f->len++] = c;
@@ -228,7 +217,7 @@ enum sm_err sm_dsmr_framer_feed(struct sm_dsmr_framer *f, const uint8_t *in, siz
 			i++;
 			f->state = ST_IDLE;
 			*used = i;
-			diag_set(diag, "unexpected byte 0x%02X after '!'", (unsigned)c);
+			sm_diag_set(diag, "unexpected byte 0x%02X after '!'", (unsigned)c);
 			return SM_E_SYNTAX;
 		}
 		case ST_LF:
@@ -263,7 +252,7 @@ enum sm_err sm_dsmr_framer_flush(struct sm_dsmr_framer *f, struct sm_frame *fram
 	case ST_BODY: {
 		size_t n = f->len;
 		f->state = ST_IDLE;
-		diag_set(diag, "telegram truncated: input ended after %zu bytes, before the '!'", n);
+		sm_diag_set(diag, "telegram truncated: input ended after %zu bytes, before the '!'", n);
 		return SM_E_TRUNCATED;
 	}
 	default:
@@ -325,21 +314,6 @@ static int64_t group_time(const struct sm_ot_group *g)
 	return ms;
 }
 
-/* Unit texts meters send in another case ("kwh", "kVArh", "v"). */
-static const char *const canon_units[] = {
-	"Wh", "kWh", "MWh", "varh", "kvarh", "Mvarh", "VAh", "kVAh", "MVAh",
-	"W", "kW", "MW", "var", "kvar", "Mvar", "VA", "kVA", "MVA",
-	"V", "A", "Hz", "s", "m3", NULL,
-};
-
-static const char *canon_unit(const char *u, size_t n)
-{
-	for (size_t i = 0; canon_units[i] != NULL; i++)
-		if (strlen(canon_units[i]) == n && strncasecmp(canon_units[i], u, n) == 0)
-			return canon_units[i];
-	return NULL;
-}
-
 struct dec {
 	struct sm_reading_set *out;
 	unsigned bad;
@@ -363,23 +337,6 @@ static void dec_add_rc(struct dec *d, enum sm_err rc)
 	}
 }
 
-/* A group as a number; the meter's unit text tried case-insensitively. */
-static enum sm_err group_number(const struct sm_ot_group *g, int64_t *raw, int8_t *scale,
-				enum sm_unit *unit, char unit_text[SM_UNIT_TEXT])
-{
-	enum sm_err rc = sm_ot_group_number(g, raw, scale, unit, unit_text);
-	if (rc == SM_OK && *unit == SM_UNIT_OTHER && g->unit != NULL) {
-		const char *c = canon_unit(g->unit, g->unit_n);
-		if (c != NULL) {
-			struct sm_ot_group g2 = *g;
-			g2.unit = c;
-			g2.unit_n = strlen(c);
-			rc = sm_ot_group_number(&g2, raw, scale, unit, unit_text);
-		}
-	}
-	return rc;
-}
-
 static void add_number(struct dec *d, const struct sm_obis *o, const struct sm_ot_group *g,
 		       int64_t time_ms)
 {
@@ -392,7 +349,7 @@ static void add_number(struct dec *d, const struct sm_obis *o, const struct sm_o
 		d->bad++;
 		return;
 	}
-	if (group_number(g, &raw, &scale, &unit, ut) != SM_OK) {
+	if (sm_ot_group_number(g, &raw, &scale, &unit, ut) != SM_OK) {
 		d->bad++;
 		return;
 	}
@@ -417,7 +374,7 @@ static void add_value(struct dec *d, const struct sm_obis *o, const struct sm_ot
 	int8_t scale;
 	enum sm_unit unit;
 	char ut[SM_UNIT_TEXT];
-	enum sm_err rc = group_number(g, &raw, &scale, &unit, ut);
+	enum sm_err rc = sm_ot_group_number(g, &raw, &scale, &unit, ut);
 	if (rc == SM_OK) {
 		dec_add_rc(d, sm_set_add_number(d->out, o, raw, scale, unit, ut,
 						unit == SM_UNIT_OTHER ? strnlen(ut, sizeof ut) : 0,
@@ -648,7 +605,7 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
 	const char *p = (const char *)frame->p;
 	const char *end = p + frame->n;
 	if (frame->n == 0 || p[0] != '/') {
-		diag_set(diag, "not a DSMR telegram (no '/')");
+		sm_diag_set(diag, "not a DSMR telegram (no '/')");
 		return SM_E_SYNTAX;
 	}
 	/* skip the identification line */
@@ -684,7 +641,7 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
 		d.bad++;
 
 	if (frame->unterminated && (d.version >= 40 || d.pending || out->n == 0)) {
-		diag_set(diag, "telegram truncated: it ended without its '!' line%s",
+		sm_diag_set(diag, "telegram truncated: it ended without its '!' line%s",
 			 d.version >= 40 ? " and its version requires one with a CRC" : "");
 		sm_set_clear(out);
 		if (bad_lines)
@@ -692,7 +649,7 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
 		return SM_E_TRUNCATED;
 	}
 	if (frame->check == SM_CHECK_ABSENT && d.version >= 40) {
-		diag_set(diag, "telegram declares DSMR %d.%d but carries no CRC", d.version / 10,
+		sm_diag_set(diag, "telegram declares DSMR %d.%d but carries no CRC", d.version / 10,
 			 d.version % 10);
 		sm_set_clear(out);
 		if (bad_lines)
@@ -704,12 +661,12 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
 	if (bad_lines)
 		*bad_lines = d.bad;
 	if (out->n == 0) {
-		diag_set(diag, "telegram holds no readings (%u unusable line%s)", d.bad,
+		sm_diag_set(diag, "telegram holds no readings (%u unusable line%s)", d.bad,
 			 d.bad == 1 ? "" : "s");
 		return SM_E_EMPTY;
 	}
 	if (d.full)
-		diag_set(diag, "too many readings: %zu kept, the rest dropped", out->n);
+		sm_diag_set(diag, "too many readings: %zu kept, the rest dropped", out->n);
 	return SM_READINGS;
 }
 

@@ -1,4 +1,7 @@
+#include <stdarg.h>
+#include <stdio.h>
 #include "err.h"
+#include "frame.h"
 
 const char *sm_err_name(enum sm_err e)
 {
@@ -18,4 +21,14 @@ const char *sm_strerror(enum sm_err e)
 #undef SM_ERR_MSG
 	}
 	return "unknown error";
+}
+
+void sm_diag_set(struct sm_diag *d, const char *fmt, ...)
+{
+	va_list ap;
+	if (d == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+	va_end(ap);
 }

@@ -29,4 +29,7 @@ struct sm_diag {
 	char msg[160];
 };
 
+/* printf into d->msg (truncated to fit); d may be NULL (nothing happens). */
+void sm_diag_set(struct sm_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif

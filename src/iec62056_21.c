@@ -21,17 +21,6 @@
 #include "obis_text.h"
 #include "reading.h"
 
-static void diag_set(struct sm_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void diag_set(struct sm_diag *d, const char *fmt, ...)
-{
-	if (d == NULL)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-	va_end(ap);
-}
 
 static bool is_print(unsigned char c) { return c >= 0x20 && c <= 0x7e; }
 /* A byte an identification may hold: printable, not '/' or '!'. */
@@ -394,7 +383,7 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 			if (f->len >= SM_IEC_IDENT_LINE_MAX) {
 				f->state = F_IDLE;
 				*used = i;
-				diag_set(diag, "identification line longer than %d bytes: dropped",
+				sm_diag_set(diag, "identification line longer than %d bytes: dropped",
 					 SM_IEC_IDENT_LINE_MAX);
 				return SM_E_TOO_LONG;
 			}
@@ -419,7 +408,7 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 					show[n] = '\0';
 					f->state = F_IDLE;
 					*used = i;
-					diag_set(diag, "not an identification line: \"%s\"", show);
+					sm_diag_set(diag, "not an identification line: \"%s\"", show);
 					return SM_E_SYNTAX;
 				}
 			}
@@ -465,7 +454,7 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 				i++;
 				framer_start(f);
 				*used = i;
-				diag_set(diag, "message truncated: a new identification arrived after "
+				sm_diag_set(diag, "message truncated: a new identification arrived after "
 					 "%zu bytes, before the end of the data", old);
 				return SM_E_TRUNCATED;
 			}
@@ -476,7 +465,7 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 				i++;
 				f->state = F_IDLE;
 				*used = i;
-				diag_set(diag, "message longer than %d bytes: dropped", SM_IEC_MAX);
+				sm_diag_set(diag, "message longer than %d bytes: dropped", SM_IEC_MAX);
 				return SM_E_TOO_LONG;
 			}
 			i++;
@@ -507,7 +496,7 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 					i++;
 					f->state = F_IDLE;
 					*used = i;
-					diag_set(diag, "message longer than %d bytes: dropped", SM_IEC_MAX);
+					sm_diag_set(diag, "message longer than %d bytes: dropped", SM_IEC_MAX);
 					return SM_E_TOO_LONG;
 				}
 				i++;
@@ -533,7 +522,7 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 			i++;
 			f->state = F_IDLE;
 			*used = i;
-			diag_set(diag, "unexpected byte 0x%02X after '!' (ETX expected)", (unsigned)c);
+			sm_diag_set(diag, "unexpected byte 0x%02X after '!' (ETX expected)", (unsigned)c);
 			return SM_E_SYNTAX;
 		case F_BCC:
 		default: {
@@ -544,7 +533,7 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 			if (f->ignore_checksum)
 				return framer_out(f, frame, SM_CHECK_IGNORED, false);
 			f->state = F_IDLE;
-			diag_set(diag, "BCC mismatch: message says %02X, computed %02X", (unsigned)c,
+			sm_diag_set(diag, "BCC mismatch: message says %02X, computed %02X", (unsigned)c,
 				 (unsigned)f->bcc);
 			return SM_E_BCC;
 		}
@@ -570,14 +559,14 @@ enum sm_err sm_iec_framer_flush(struct sm_iec_framer *f, struct sm_frame *frame,
 		break;
 	case F_BCC:
 		f->state = F_IDLE;
-		diag_set(diag, "message truncated: input ended after ETX, before the BCC");
+		sm_diag_set(diag, "message truncated: input ended after ETX, before the BCC");
 		return SM_E_TRUNCATED;
 	default:
 		break;
 	}
 	size_t n = f->len;
 	f->state = F_IDLE;
-	diag_set(diag, "message truncated: input ended after %zu bytes, before the '!'", n);
+	sm_diag_set(diag, "message truncated: input ended after %zu bytes, before the '!'", n);
 	return SM_E_TRUNCATED;
 }
 
@@ -609,21 +598,6 @@ static bool is_text_object(const struct sm_obis *o)
 	       obis_cd(o, 'F', 'F') || /* F.F error register */
 	       (o->present == SM_OBIS_BIT(SM_OBIS_C) && (o->letter & SM_OBIS_BIT(SM_OBIS_C)) &&
 		o->v[SM_OBIS_C] == 'F'); /* lone "F": error register */
-}
-
-/* Unit texts meters send in another case ("kwh", "KWH", "v"). */
-static const char *const canon_units[] = {
-	"Wh", "kWh", "MWh", "varh", "kvarh", "Mvarh", "VAh", "kVAh", "MVAh",
-	"W", "kW", "MW", "var", "kvar", "Mvar", "VA", "kVA", "MVA",
-	"V", "A", "Hz", "s", "m3", NULL,
-};
-
-static const char *canon_unit(const char *u, size_t n)
-{
-	for (size_t i = 0; canon_units[i] != NULL; i++)
-		if (strlen(canon_units[i]) == n && strncasecmp(canon_units[i], u, n) == 0)
-			return canon_units[i];
-	return NULL;
 }
 
 struct dec {
@@ -679,16 +653,7 @@ static enum sm_err group_number(const struct sm_ot_group *g, int64_t *raw, int8_
 	trim(&g2.unit, &g2.unit_n);
 	if (g2.unit != NULL && g2.unit_n == 0)
 		g2.unit = NULL; /* "(5*)": an empty unit */
-	enum sm_err rc = sm_ot_group_number(&g2, raw, scale, unit, unit_text);
-	if (rc == SM_OK && *unit == SM_UNIT_OTHER && g2.unit != NULL) {
-		const char *c = canon_unit(g2.unit, g2.unit_n);
-		if (c != NULL) {
-			g2.unit = c;
-			g2.unit_n = strlen(c);
-			rc = sm_ot_group_number(&g2, raw, scale, unit, unit_text);
-		}
-	}
-	return rc;
+	return sm_ot_group_number(&g2, raw, scale, unit, unit_text);
 }
 
 static void add_num(struct dec *d, const struct sm_obis *o, int64_t raw, int8_t scale,
@@ -907,7 +872,7 @@ enum sm_err sm_iec_decode(const struct sm_frame *frame, struct sm_reading_set *o
 	const char *nl = frame->n > 0 ? memchr(p, '\n', frame->n) : NULL;
 	size_t idn = nl ? (size_t)(nl - p) : frame->n;
 	if (frame->n == 0 || p[0] != '/' || sm_iec_parse_ident(p, idn, id) != SM_OK) {
-		diag_set(diag, "not an IEC 62056-21 message (no identification line)");
+		sm_diag_set(diag, "not an IEC 62056-21 message (no identification line)");
 		return SM_E_SYNTAX;
 	}
 	p = nl ? nl + 1 : end;
@@ -932,11 +897,11 @@ enum sm_err sm_iec_decode(const struct sm_frame *frame, struct sm_reading_set *o
 	if (bad_lines)
 		*bad_lines = d.bad;
 	if (out->n == 0) {
-		diag_set(diag, "message holds no readings (%u unusable data set%s)", d.bad,
+		sm_diag_set(diag, "message holds no readings (%u unusable data set%s)", d.bad,
 			 d.bad == 1 ? "" : "s");
 		return SM_E_EMPTY;
 	}
 	if (d.full)
-		diag_set(diag, "too many readings: %zu kept, the rest dropped", out->n);
+		sm_diag_set(diag, "too many readings: %zu kept, the rest dropped", out->n);
 	return SM_READINGS;
 }

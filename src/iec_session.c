@@ -24,17 +24,6 @@ enum {
 	S_DONE,
 };
 
-static void diag_set(struct sm_diag *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void diag_set(struct sm_diag *d, const char *fmt, ...)
-{
-	if (d == NULL)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(d->msg, sizeof d->msg, fmt, ap);
-	va_end(ap);
-}
 
 enum sm_err sm_iec_session_init(struct sm_iec_session *s, const struct sm_meter_cfg *cfg,
 				struct sm_diag *diag)
@@ -57,7 +46,7 @@ enum sm_err sm_iec_session_init(struct sm_iec_session *s, const struct sm_meter_
 			s->signon = cfg->line;
 	}
 	if (sm_iec_encode_request(addr, s->request, sizeof s->request, &s->request_n) != SM_OK) {
-		diag_set(diag, "Address: cannot be sent in a request (at most %d printable "
+		sm_diag_set(diag, "Address: cannot be sent in a request (at most %d printable "
 			 "characters other than / ! ( ))", SM_IEC_ADDRESS_MAX);
 		return SM_E_CONFIG;
 	}
@@ -183,7 +172,7 @@ static enum sm_err after_ident(struct sm_iec_session *s, const uint8_t *rest, si
 			k++;
 		}
 		show[k] = '\0';
-		diag_set(&info->diag, "not an identification: \"%s\"", show);
+		sm_diag_set(&info->diag, "not an identification: \"%s\"", show);
 		return fail(s, act, SM_E_SYNTAX);
 	}
 	framer_prime(s);
@@ -239,7 +228,7 @@ static enum sm_err ident_bytes(struct sm_iec_session *s, const uint8_t *in, size
 			continue;
 		}
 		if (s->line_n >= sizeof s->line) {
-			diag_set(&info->diag, "identification longer than %d bytes",
+			sm_diag_set(&info->diag, "identification longer than %d bytes",
 				 SM_IEC_IDENT_LINE_MAX);
 			return fail(s, act, SM_E_TOO_LONG);
 		}
@@ -293,7 +282,7 @@ enum sm_err sm_iec_session_event(struct sm_iec_session *s, const uint8_t *in, si
 		if (n > 0)
 			return ident_bytes(s, in, n, act, out, info);
 		if (timed_out) {
-			diag_set(&info->diag, "no identification within %d ms of the request%s",
+			sm_diag_set(&info->diag, "no identification within %d ms of the request%s",
 				 SM_IEC_IDENT_MS, s->line_n > 0 ? " (an incomplete line came)" : "");
 			return fail(s, act, SM_E_TIMEOUT);
 		}
@@ -330,7 +319,7 @@ enum sm_err sm_iec_session_event(struct sm_iec_session *s, const uint8_t *in, si
 			return SM_OK;
 		}
 		if (!sm_iec_framer_in_data(&s->framer)) {
-			diag_set(&info->diag, "no data message within %d ms after the %s at %d Bd",
+			sm_diag_set(&info->diag, "no data message within %d ms after the %s at %d Bd",
 				 SM_IEC_DATA_MS, s->step == S_DATA && s->id.mode == 'C' && s->mode == 'C'
 				 ? "acknowledgement" : "identification", s->data_baud);
 			return fail(s, act, SM_E_TIMEOUT);
@@ -341,7 +330,7 @@ enum sm_err sm_iec_session_event(struct sm_iec_session *s, const uint8_t *in, si
 		    memchr(fr.p, SM_IEC_STX, fr.n) != NULL) {
 			/* a readout that began with STX ends with ETX and BCC;
 			 * without them it is unchecked: no values from it */
-			diag_set(&info->diag, "data message truncated: no ETX and BCC after its '!' "
+			sm_diag_set(&info->diag, "data message truncated: no ETX and BCC after its '!' "
 				 "line within %d ms", SM_IEC_DATA_MS);
 			return fail(s, act, SM_E_TRUNCATED);
 		}
@@ -355,7 +344,7 @@ enum sm_err sm_iec_session_event(struct sm_iec_session *s, const uint8_t *in, si
 			return rc;
 		}
 		if (rc >= 0) {
-			diag_set(&info->diag, "no data message");
+			sm_diag_set(&info->diag, "no data message");
 			rc = SM_E_TIMEOUT;
 		}
 		return fail(s, act, rc);
