@@ -123,6 +123,14 @@ struct sm_meter_cfg {
 					switching speed (default 0.3 s) */
 	bool wakeup;                 /* WakeUp: send NUL bytes before the sign-on
 					(default false) */
+	/* encryption (Protocol "dlms", and "dsmr" for Luxembourg Smarty) */
+	bool has_key;                /* Key or KeyFile given */
+	uint8_t key[16];             /* AES-128 key (GUEK); wiped by sm_config_free */
+	bool has_auth_key;           /* AuthKey given */
+	uint8_t auth_key[16];        /* wiped by sm_config_free */
+	char *key_file;              /* KeyFile path (the key itself is in key[]) */
+	/* dlms */
+	char framing;                /* Framing: 'm' mbus (default), 'h' hdlc, 'r' raw */
 	unsigned long long opt_set;  /* bit i: sm_meter_options[i] was given
 					(an option other than Select may be
 					given only once) */

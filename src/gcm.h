@@ -1,0 +1,76 @@
+/*
+ * gcm.h - DLMS general-glo-ciphering (APDU tag 0xDB) over OpenSSL's EVP
+ * AES-128-GCM.  The ONLY module that includes OpenSSL.
+ *
+ * Wire: DB <len(system title)=08> <system title 8> <BER length> <SC>
+ *       <frame counter 4> <ciphertext> [<tag 12> when SC & 0x10]
+ * IV = system title || frame counter.  SC 0x20/0x21 (encryption only, no
+ * tag): decrypted as GCM without tag check (= AES-CTR), reported as
+ * unauthenticated.  SC 0x30/0x31: the 12-byte tag is verified with
+ * AAD = SC || AuthKey (AuthKey required for that; without one, SM_E_AUTH
+ * with a message saying AuthKey is missing); a mismatch is SM_E_AUTH.
+ *
+ * Ownership: struct sm_gcm is opaque, created by sm_gcm_new (which copies
+ * the keys and allocates the EVP context once), used by one thread at a
+ * time, freed by sm_gcm_free (keys wiped with OPENSSL_cleanse).  Keys are
+ * never logged: no function here ever writes key bytes into a diag.
+ */
+#ifndef SM_GCM_H
+#define SM_GCM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "err.h"
+#include "frame.h"
+
+#define SM_KEY_LEN 16
+#define SM_GCM_TAG_LEN 12
+
+struct sm_gcm;
+
+struct sm_gcm_info {
+	uint8_t system_title[8];
+	uint32_t frame_counter;
+	uint8_t security_control;
+	bool authenticated;   /* the tag was present and verified */
+	size_t consumed;      /* bytes of the input the ciphered APDU occupied */
+};
+
+/* auth_key may be NULL (no AuthKey).  SM_OK or SM_E_NOMEM. */
+enum sm_err sm_gcm_new(const uint8_t key[SM_KEY_LEN], const uint8_t *auth_key, struct sm_gcm **out);
+void sm_gcm_free(struct sm_gcm *g);
+
+/*
+ * Length of the general-glo-ciphering APDU at the start of p[0..n): sets
+ * *total (header + payload) once the header is complete.  SM_OK,
+ * SM_NEED_MORE (header incomplete), SM_E_SYNTAX (not 0xDB, system-title
+ * length other than 8, BER length malformed or over cap).  Pure; lets
+ * framers of raw streams (P1 Smarty, Framing "raw") find the APDU's end.
+ */
+enum sm_err sm_gcm_apdu_length(const uint8_t *p, size_t n, size_t cap, size_t *total);
+
+/*
+ * Decrypt the ciphered APDU at apdu[0..n) into plain[0..cap).  Every length
+ * is validated before anything is copied.  Returns SM_OK (*plain_len, info
+ * set), SM_E_TRUNCATED (n shorter than the APDU says), SM_E_SYNTAX
+ * (malformed header, unsupported SC), SM_E_AUTH (tag mismatch or AuthKey
+ * missing), SM_E_FULL (cap too small).  The caller checks that the
+ * plaintext is what it expects (a DLMS APDU, a DSMR telegram) and reports
+ * SM_E_NOT_APDU ("decrypted data is not a DLMS APDU: check Key") otherwise.
+ */
+enum sm_err sm_gcm_open(struct sm_gcm *g, const uint8_t *apdu, size_t n, uint8_t *plain, size_t cap,
+			size_t *plain_len, struct sm_gcm_info *info, struct sm_diag *diag);
+
+/* Encrypt (for the simulator and round-trip tests): build the 0xDB APDU
+ * with security control sc (0x20, 0x21, 0x30 or 0x31).  SM_OK or SM_E_FULL,
+ * SM_E_AUTH (0x3x without AuthKey), SM_E_SYNTAX (unsupported sc). */
+enum sm_err sm_gcm_seal(struct sm_gcm *g, const uint8_t system_title[8], uint32_t frame_counter,
+			uint8_t sc, const uint8_t *plain, size_t n, uint8_t *out, size_t cap, size_t *outlen);
+
+/* Wipe secret bytes (OPENSSL_cleanse): config and others call this. */
+void sm_wipe(void *p, size_t n);
+/* 32 hex digits (whitespace around allowed) -> 16 bytes.  SM_OK or SM_E_SYNTAX. */
+enum sm_err sm_key_parse_hex(const char *s, size_t n, uint8_t out[SM_KEY_LEN]);
+
+#endif
