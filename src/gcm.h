@@ -7,8 +7,11 @@
  * IV = system title || frame counter.  SC 0x20/0x21 (encryption only, no
  * tag): decrypted as GCM without tag check (= AES-CTR), reported as
  * unauthenticated.  SC 0x30/0x31: the 12-byte tag is verified with
- * AAD = SC || AuthKey (AuthKey required for that; without one, SM_E_AUTH
- * with a message saying AuthKey is missing); a mismatch is SM_E_AUTH.
+ * AAD = SC || AuthKey; a mismatch is SM_E_AUTH.  Without an AuthKey the tag
+ * is verified over an empty AAD (some encoders compute it so, e.g. the
+ * athombv Smarty examples): still authenticated by the Key; a mismatch then
+ * is SM_E_AUTH with a message saying that no AuthKey is configured.  With
+ * an AuthKey there is no fallback to the empty AAD.
  *
  * Ownership: struct sm_gcm is opaque, created by sm_gcm_new (which copies
  * the keys and allocates the EVP context once), used by one thread at a
@@ -54,8 +57,12 @@ enum sm_err sm_gcm_apdu_length(const uint8_t *p, size_t n, size_t cap, size_t *t
  * Decrypt the ciphered APDU at apdu[0..n) into plain[0..cap).  Every length
  * is validated before anything is copied.  Returns SM_OK (*plain_len, info
  * set), SM_E_TRUNCATED (n shorter than the APDU says), SM_E_SYNTAX
- * (malformed header, unsupported SC), SM_E_AUTH (tag mismatch or AuthKey
- * missing), SM_E_FULL (cap too small).  The caller checks that the
+ * (malformed header, unsupported SC, length too short for the tag),
+ * SM_E_AUTH (tag mismatch; plain[] is wiped), SM_E_FULL (cap too small),
+ * SM_E_INTERNAL (OpenSSL failed).  *info is set from the header for SM_OK,
+ * SM_E_FULL and SM_E_AUTH (authenticated = true only for SM_OK with a tag);
+ * *plain_len is 0 unless SM_OK.  The diag names the frame counter, never
+ * key bytes.  The caller checks that the
  * plaintext is what it expects (a DLMS APDU, a DSMR telegram) and reports
  * SM_E_NOT_APDU ("decrypted data is not a DLMS APDU: check Key") otherwise.
  */
@@ -64,7 +71,9 @@ enum sm_err sm_gcm_open(struct sm_gcm *g, const uint8_t *apdu, size_t n, uint8_t
 
 /* Encrypt (for the simulator and round-trip tests): build the 0xDB APDU
  * with security control sc (0x20, 0x21, 0x30 or 0x31).  SM_OK or SM_E_FULL,
- * SM_E_AUTH (0x3x without AuthKey), SM_E_SYNTAX (unsupported sc). */
+ * SM_E_AUTH (0x3x without AuthKey), SM_E_SYNTAX (unsupported sc),
+ * SM_E_INTERNAL (OpenSSL failed).  The BER length is the shortest form
+ * (1 byte below 0x80, 81 xx, 82 xx xx). */
 enum sm_err sm_gcm_seal(struct sm_gcm *g, const uint8_t system_title[8], uint32_t frame_counter,
 			uint8_t sc, const uint8_t *plain, size_t n, uint8_t *out, size_t cap, size_t *outlen);
 
