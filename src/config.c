@@ -7,6 +7,8 @@
  * files, the collectd plugin and command line flags share every check and
  * every message.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -14,8 +16,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include "buf.h"
 #include "config.h"
+#include "gcm.h"
 
 /* ---- the table ---- */
 
@@ -35,10 +40,15 @@ enum opt_id {
 	OPT_MAX_BAUDRATE,
 	OPT_BAUD_SWITCH_DELAY,
 	OPT_WAKE_UP,
+	OPT_KEY,
+	OPT_KEY_FILE,
+	OPT_AUTH_KEY,
+	OPT_FRAMING,
 	OPT_COUNT
 };
 
 #define IEC "iec62056-21"
+#define CRYPT_PROTOS "dlms,dsmr"
 
 const struct sm_option_desc sm_meter_options[] = {
 	[OPT_PROTOCOL] = {"Protocol", "protocol", SM_OPT_STRING, "NAME",
@@ -81,6 +91,20 @@ const struct sm_option_desc sm_meter_options[] = {
 			 "IEC 62056-21: send NUL bytes to wake the meter before the sign-on "
 			 "(default false)",
 			 IEC},
+	[OPT_KEY] = {"Key", "key", SM_OPT_STRING, "HEX",
+		     "AES-128 key of an encrypted meter, 32 hex digits (dlms; dsmr: Luxembourg "
+		     "Smarty frames)",
+		     CRYPT_PROTOS},
+	[OPT_KEY_FILE] = {"KeyFile", "key-file", SM_OPT_STRING, "PATH",
+			  "file holding the Key (32 hex digits), read at start; instead of Key",
+			  CRYPT_PROTOS},
+	[OPT_AUTH_KEY] = {"AuthKey", "auth-key", SM_OPT_STRING, "HEX",
+			  "authentication key, 32 hex digits: verify the tag of authenticated "
+			  "frames (security control 0x30)",
+			  CRYPT_PROTOS},
+	[OPT_FRAMING] = {"Framing", "framing", SM_OPT_STRING, "mbus|hdlc|raw",
+			 "dlms: M-Bus long frames (default), HDLC frames or a raw APDU stream",
+			 "dlms"},
 	[OPT_COUNT] = {NULL, NULL, SM_OPT_STRING, NULL, NULL, NULL},
 };
 
@@ -610,6 +634,273 @@ static enum sm_err set_wake_up(struct sm_meter_cfg *m, const struct sm_cfg_value
 	return get_bool(v, nv, x, &m->wakeup);
 }
 
+/* ---- keys (Protocol "dlms", and "dsmr" for Luxembourg Smarty) ----
+ *
+ * No message here ever contains a byte of what the user gave as a key:
+ * errors say how long the text was and how many of its characters are not
+ * hex digits, never the text. */
+
+#define KEY_WHAT "32 hex digits (an AES-128 key)"
+#define KEY_FILE_MAX 4096
+
+static bool key_space(char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == '\v' || ch == '\f';
+}
+
+static bool key_hex(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+/* Why s[0..n) is not a key, in words that hold none of its characters:
+ * "31 characters", "32 characters, 2 of them not hex digits", ... (blanks
+ * around it do not count, as for sm_key_parse_hex). */
+static void describe_key_text(const char *s, size_t n, char *out, size_t cap)
+{
+	size_t a = 0, b = n, bad = 0;
+	while (a < b && key_space(s[a]))
+		a++;
+	while (b > a && key_space(s[b - 1]))
+		b--;
+	for (size_t i = a; i < b; i++)
+		if (!key_hex(s[i]))
+			bad++;
+	size_t len = b - a;
+	if (len == 0) {
+		snprintf(out, cap, n == 0 ? "nothing" : "only blanks");
+		return;
+	}
+	struct sm_buf o;
+	sm_buf_init(&o, out, cap);
+	sm_buf_addf(&o, "%zu character%s", len, len == 1 ? "" : "s");
+	if (bad > 0)
+		sm_buf_addf(&o, ", %zu of them not %s", bad, bad == 1 ? "a hex digit" : "hex digits");
+	if (len >= 2 && s[a] == '0' && (s[a + 1] == 'x' || s[a + 1] == 'X'))
+		sm_buf_adds(&o, " (leave out the 0x prefix)");
+	else if (bad > 0 && bad == len - 2 * SM_KEY_LEN)
+		sm_buf_adds(&o, " (leave out the separators)");
+}
+
+/* A key from text; on error nothing of the text goes into the message. */
+static enum sm_err parse_key_text(const char *s, size_t n, uint8_t out[SM_KEY_LEN], const char *where,
+				  const struct optctx *x)
+{
+	if (sm_key_parse_hex(s, n, out) == SM_OK)
+		return SM_OK;
+	char why[128];
+	describe_key_text(s, n, why, sizeof(why));
+	opt_err(x, "expected %s" KEY_WHAT ", got %s", where, why);
+	return SM_E_CONFIG;
+}
+
+static enum sm_err get_key(const struct sm_cfg_value *v, size_t nv, const struct optctx *x,
+			   uint8_t out[SM_KEY_LEN])
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type != SM_CV_STRING || v->s == NULL) {
+		/* not described: a number may be a key whose digits are all decimal */
+		opt_err(x, "expected a quoted string of " KEY_WHAT ", got %s",
+			v->type == SM_CV_NUMBER ? "a number (write the key in double quotes)" : "a boolean");
+		return SM_E_CONFIG;
+	}
+	return parse_key_text(v->s, strlen(v->s), out, "", x);
+}
+
+static enum sm_err key_alternatives(const struct sm_meter_cfg *m, enum opt_id other,
+				    const struct optctx *x)
+{
+	if ((m->opt_set & (1ull << other)) == 0)
+		return SM_OK;
+	if (x->flag != NULL)
+		opt_err(x, "--%s is given as well: give the key either with --key or with --key-file, "
+			   "not both",
+			sm_meter_options[other].flag);
+	else
+		opt_err(x, "%s is given as well: give the key either with Key or with KeyFile, not both",
+			sm_meter_options[other].name);
+	return SM_E_CONFIG;
+}
+
+static enum sm_err set_key(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			   const struct optctx *x)
+{
+	enum sm_err rc = key_alternatives(m, OPT_KEY_FILE, x);
+	if (rc != SM_OK)
+		return rc;
+	uint8_t k[SM_KEY_LEN];
+	rc = get_key(v, nv, x, k);
+	if (rc == SM_OK) {
+		memcpy(m->key, k, SM_KEY_LEN);
+		m->has_key = true;
+	}
+	sm_wipe(k, sizeof(k));
+	return rc;
+}
+
+static enum sm_err set_auth_key(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	uint8_t k[SM_KEY_LEN];
+	enum sm_err rc = get_key(v, nv, x, k);
+	if (rc == SM_OK) {
+		memcpy(m->auth_key, k, SM_KEY_LEN);
+		m->has_auth_key = true;
+	}
+	sm_wipe(k, sizeof(k));
+	return rc;
+}
+
+/* Append one line to an owned list of '\n'-terminated lines. */
+static enum sm_err add_line(char **list, const char *line)
+{
+	size_t old = *list != NULL ? strlen(*list) : 0, n = strlen(line);
+	char *p = realloc(*list, old + n + 2);
+	if (p == NULL)
+		return SM_E_NOMEM;
+	memcpy(p + old, line, n);
+	p[old + n] = '\n';
+	p[old + n + 1] = '\0';
+	*list = p;
+	return SM_OK;
+}
+
+/* The beginning of a message about x's option: "meter "home": KeyFile: " or
+ * "--key-file: " (as opt_err writes it). */
+static void opt_prefix(const struct optctx *x, char *out, size_t cap)
+{
+	if (x->flag != NULL) {
+		snprintf(out, cap, "--%s: ", x->opt->flag);
+	} else {
+		char q[96];
+		quote_str(meter_name(x->m), q, sizeof(q));
+		snprintf(out, cap, "meter %s: %s: ", q, x->opt->name);
+	}
+}
+
+#define KEY_FILE_WHAT "the path of a file holding the key"
+
+static enum sm_err set_key_file(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				const struct optctx *x)
+{
+	enum sm_err rc = key_alternatives(m, OPT_KEY, x);
+	if (rc == SM_OK)
+		rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type != SM_CV_STRING || v->s == NULL)
+		return expected(x, KEY_FILE_WHAT, v, NULL);
+	const char *path = v->s;
+	uint8_t k[SM_KEY_LEN];
+	if (path[0] == '\0')
+		return expected(x, KEY_FILE_WHAT, v, "empty");
+	if (sm_key_parse_hex(path, strlen(path), k) == SM_OK) {
+		/* The key itself where its file's path belongs: not echoed. */
+		sm_wipe(k, sizeof(k));
+		opt_err(x, "expected " KEY_FILE_WHAT ", got 32 hex digits (a key itself goes into Key)");
+		return SM_E_CONFIG;
+	}
+	char qp[96];
+	quote_str(path, qp, sizeof(qp));
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		char eb[128];
+		int e = errno;
+		opt_err(x, "cannot open %s: %s", qp, strerror_r(e, eb, sizeof(eb)));
+		return SM_E_CONFIG;
+	}
+	struct stat st;
+	char text[KEY_FILE_MAX + 1];
+	size_t n = 0;
+	rc = SM_E_CONFIG;
+	if (fstat(fd, &st) != 0) {
+		char eb[128];
+		int e = errno;
+		opt_err(x, "cannot read %s: %s", qp, strerror_r(e, eb, sizeof(eb)));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		opt_err(x, "expected %s to be a regular file holding the key", qp);
+		goto out;
+	}
+	while (n < sizeof(text)) {
+		ssize_t got = read(fd, text + n, sizeof(text) - n);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			char eb[128];
+			int e = errno;
+			opt_err(x, "cannot read %s: %s", qp, strerror_r(e, eb, sizeof(eb)));
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	if (n > KEY_FILE_MAX) {
+		opt_err(x, "expected %s to hold " KEY_WHAT ", but it is larger than %d bytes", qp,
+			KEY_FILE_MAX);
+		goto out;
+	}
+	char where[160];
+	snprintf(where, sizeof(where), "%s to hold ", qp);
+	if (parse_key_text(text, n, k, where, x) != SM_OK)
+		goto out;
+	char *dup = xstrdup(path);
+	if (dup == NULL) {
+		rc = out_of_memory(x);
+		goto out;
+	}
+	if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+		char w[512], pre[160];
+		opt_prefix(x, pre, sizeof(pre));
+		snprintf(w, sizeof(w),
+			 "%s%s is readable by %s (mode %04o): the key should be readable by its owner "
+			 "only (chmod 600)",
+			 pre, qp,
+			 (st.st_mode & S_IRGRP) && (st.st_mode & S_IROTH) ? "group and others"
+			 : (st.st_mode & S_IRGRP)                         ? "its group"
+									  : "others",
+			 (unsigned)(st.st_mode & 07777));
+		if (add_line(&m->warnings, w) != SM_OK) {
+			free(dup);
+			rc = out_of_memory(x);
+			goto out;
+		}
+	}
+	free(m->key_file);
+	m->key_file = dup;
+	memcpy(m->key, k, SM_KEY_LEN);
+	m->has_key = true;
+	rc = SM_OK;
+out:
+	sm_wipe(k, sizeof(k));
+	sm_wipe(text, sizeof(text));
+	close(fd);
+	return rc;
+}
+
+static enum sm_err set_framing(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			       const struct optctx *x)
+{
+	static const char *const names[] = {"mbus", "hdlc", "raw"};
+	static const char codes[] = {'m', 'h', 'r'};
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type == SM_CV_STRING && v->s != NULL) {
+		for (size_t i = 0; i < 3; i++) {
+			if (strcasecmp(v->s, names[i]) == 0) {
+				m->framing = codes[i];
+				return SM_OK;
+			}
+		}
+	}
+	return expected(x, "\"mbus\", \"hdlc\" or \"raw\"", v, NULL);
+}
+
 typedef enum sm_err (*setter_fn)(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
 				 const struct optctx *x);
 
@@ -629,6 +920,10 @@ static const setter_fn setters[OPT_COUNT] = {
 	[OPT_MAX_BAUDRATE] = set_max_baudrate,
 	[OPT_BAUD_SWITCH_DELAY] = set_baud_switch_delay,
 	[OPT_WAKE_UP] = set_wake_up,
+	[OPT_KEY] = set_key,
+	[OPT_KEY_FILE] = set_key_file,
+	[OPT_AUTH_KEY] = set_auth_key,
+	[OPT_FRAMING] = set_framing,
 };
 
 const struct sm_option_desc *sm_option_find(const char *name)
@@ -814,6 +1109,7 @@ void sm_config_init(struct sm_config *c)
 {
 	c->nmeters = 0;
 	c->meters = NULL;
+	c->warnings = NULL;
 }
 
 static void meter_free(struct sm_meter_cfg *m)
@@ -821,8 +1117,13 @@ static void meter_free(struct sm_meter_cfg *m)
 	free(m->name);
 	free(m->device);
 	free(m->address);
+	free(m->key_file);
+	free(m->warnings);
 	for (size_t i = 0; i < m->nselect; i++)
 		free(m->select[i]);
+	/* sm_wipe, not memset: a store to memory about to be freed may be elided. */
+	sm_wipe(m->key, sizeof(m->key));
+	sm_wipe(m->auth_key, sizeof(m->auth_key));
 	memset(m, 0, sizeof(*m));
 }
 
@@ -833,7 +1134,31 @@ void sm_config_free(struct sm_config *c)
 	for (size_t i = 0; i < c->nmeters; i++)
 		meter_free(&c->meters[i]);
 	free(c->meters);
+	free(c->warnings);
 	sm_config_init(c);
+}
+
+/* Options whose values are key material, wherever they stand in a tree. */
+static bool is_key_option(const char *key)
+{
+	return key != NULL && (strcasecmp(key, "Key") == 0 || strcasecmp(key, "AuthKey") == 0);
+}
+
+void sm_cfg_wipe_keys(struct sm_cfg_node *n)
+{
+	if (n == NULL)
+		return;
+	if (is_key_option(n->key) && n->nchildren == 0) {
+		for (size_t i = 0; i < n->nvalues; i++) {
+			struct sm_cfg_value *v = &n->values[i];
+			if (v->type == SM_CV_STRING && v->s != NULL)
+				sm_wipe(v->s, strlen(v->s));
+			else if (v->type == SM_CV_NUMBER)
+				sm_wipe(&v->num, sizeof(v->num));
+		}
+	}
+	for (size_t i = 0; i < n->nchildren; i++)
+		sm_cfg_wipe_keys(&n->children[i]);
 }
 
 static bool valid_meter_name(const char *s)
@@ -888,6 +1213,7 @@ enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
 	m->name = dup;
 	m->iec_mode = SM_DEFAULT_IEC_MODE;
 	m->baud_switch_delay_s = SM_DEFAULT_BAUD_SWITCH_DELAY_S;
+	m->framing = SM_DEFAULT_FRAMING;
 	if (out != NULL)
 		*out = m;
 	return SM_OK;
@@ -1028,6 +1354,27 @@ static bool line_differs(const struct sm_line *a, const struct sm_line *b, const
 	return true;
 }
 
+/* "dlms,dsmr" -> "\"dlms\" or \"dsmr\"" */
+static void protocol_list(const char *list, char *out, size_t cap)
+{
+	struct sm_buf b;
+	sm_buf_init(&b, out, cap);
+	size_t count = 1;
+	for (const char *q = list; *q != '\0'; q++)
+		count += *q == ',';
+	size_t i = 0;
+	for (const char *q = list;; i++) {
+		const char *end = strchr(q, ',');
+		size_t n = end != NULL ? (size_t)(end - q) : strlen(q);
+		if (i > 0)
+			sm_buf_adds(&b, i + 1 == count ? " or " : ", ");
+		sm_buf_addf(&b, "\"%.*s\"", (int)n, q);
+		if (end == NULL)
+			break;
+		q = end + 1;
+	}
+}
+
 static bool is_iec(const struct sm_meter_cfg *m)
 {
 	return m->proto != NULL && m->proto->name != NULL && strcasecmp(m->proto->name, IEC) == 0;
@@ -1073,8 +1420,36 @@ static bool bus_conflict(const struct sm_meter_cfg *a, const struct sm_meter_cfg
 	return true;
 }
 
+/* c->warnings: the meters' warnings, in meter order. */
+static enum sm_err collect_warnings(struct sm_config *c)
+{
+	free(c->warnings);
+	c->warnings = NULL;
+	size_t total = 0;
+	for (size_t i = 0; i < c->nmeters; i++)
+		total += c->meters[i].warnings != NULL ? strlen(c->meters[i].warnings) : 0;
+	if (total == 0)
+		return SM_OK;
+	c->warnings = malloc(total + 1);
+	if (c->warnings == NULL)
+		return SM_E_NOMEM;
+	size_t at = 0;
+	for (size_t i = 0; i < c->nmeters; i++) {
+		const char *w = c->meters[i].warnings;
+		size_t n = w != NULL ? strlen(w) : 0;
+		memcpy(c->warnings + at, w != NULL ? w : "", n);
+		at += n;
+	}
+	c->warnings[at] = '\0';
+	return SM_OK;
+}
+
 enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 {
+	if (c != NULL && collect_warnings(c) != SM_OK) {
+		set_err(err, errlen, "out of memory");
+		return SM_E_NOMEM;
+	}
 	if (c == NULL || c->nmeters == 0) {
 		set_err(err, errlen, "no meters configured (expected at least one <Meter \"name\"> block)");
 		return SM_E_CONFIG;
@@ -1096,9 +1471,9 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 			const struct sm_option_desc *o = &sm_meter_options[k];
 			if ((m->opt_set & (1ull << k)) == 0 || sm_option_applies(o, m->proto))
 				continue;
-			char qp[96], qo[96];
+			char qp[96], qo[160];
 			quote_str(m->proto->name, qp, sizeof(qp));
-			quote_str(o->protocols, qo, sizeof(qo));
+			protocol_list(o->protocols, qo, sizeof(qo));
 			set_err(err, errlen,
 				"meter %s: %s: applies only to Protocol %s (this meter's Protocol is %s)",
 				q, o->name, qo, qp);
@@ -1108,6 +1483,15 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 			m->iec_mode = SM_DEFAULT_IEC_MODE;
 		if (!(m->opt_set & (1ull << OPT_BAUD_SWITCH_DELAY)))
 			m->baud_switch_delay_s = SM_DEFAULT_BAUD_SWITCH_DELAY_S;
+		if (!(m->opt_set & (1ull << OPT_FRAMING)) || m->framing == '\0')
+			m->framing = SM_DEFAULT_FRAMING;
+		if (m->has_auth_key && !m->has_key) {
+			set_err(err, errlen,
+				"meter %s: AuthKey: needs Key or KeyFile as well (the AuthKey only "
+				"authenticates frames encrypted with the Key)",
+				q);
+			return SM_E_CONFIG;
+		}
 		if (is_iec(m) && m->iec_mode == 'D') {
 			static const enum opt_id signon[] = {OPT_ADDRESS, OPT_MAX_BAUDRATE,
 							     OPT_BAUD_SWITCH_DELAY, OPT_WAKE_UP};

@@ -45,6 +45,12 @@ struct sm_cfg_node {
 };
 void sm_cfg_node_free(struct sm_cfg_node *n); /* frees children and values, not n itself;
 						 leaves *n zeroed; n may be NULL */
+/* Overwrite (sm_wipe) the values of every Key and AuthKey option in the
+ * tree n, recursively: call it before sm_cfg_node_free once the meters are
+ * read, so no copy of a key outlives the configuration step (the text the
+ * tree was parsed from should be wiped by its owner as well).  The strings
+ * stay allocated (now empty).  n may be NULL. */
+void sm_cfg_wipe_keys(struct sm_cfg_node *n);
 
 /*
  * Parse collectd.conf syntax (Key value... lines, <Block "arg"> ... </Block>,
@@ -123,14 +129,21 @@ struct sm_meter_cfg {
 					switching speed (default 0.3 s) */
 	bool wakeup;                 /* WakeUp: send NUL bytes before the sign-on
 					(default false) */
-	/* encryption (Protocol "dlms", and "dsmr" for Luxembourg Smarty) */
+	/* encryption (Protocol "dlms", and "dsmr" for Luxembourg Smarty).
+	 * Key and KeyFile are alternatives; AuthKey needs one of them.  No
+	 * message (error or warning) ever contains key material. */
 	bool has_key;                /* Key or KeyFile given */
 	uint8_t key[16];             /* AES-128 key (GUEK); wiped by sm_config_free */
 	bool has_auth_key;           /* AuthKey given */
 	uint8_t auth_key[16];        /* wiped by sm_config_free */
-	char *key_file;              /* KeyFile path (the key itself is in key[]) */
+	char *key_file;              /* KeyFile path (the key itself is in key[]): the
+					file is read when the option is set */
 	/* dlms */
 	char framing;                /* Framing: 'm' mbus (default), 'h' hdlc, 'r' raw */
+	char *warnings;              /* owned, NULL or '\n'-terminated lines: what the
+					setters found worth a warning (a KeyFile readable
+					by group or others); sm_config_validate gathers
+					them into sm_config.warnings */
 	unsigned long long opt_set;  /* bit i: sm_meter_options[i] was given
 					(an option other than Select may be
 					given only once) */
@@ -145,10 +158,17 @@ struct sm_meter_cfg {
 #define SM_DEFAULT_BAUD_SWITCH_DELAY_S 0.3
 #define SM_MAX_BAUD_SWITCH_DELAY_S 5.0
 #define SM_MAX_ADDRESS_LEN 32
+#define SM_DEFAULT_FRAMING 'm'
 
 struct sm_config {
 	size_t nmeters;
 	struct sm_meter_cfg *meters; /* owned array */
+	/* Warnings for the front ends (owned; NULL when there are none): lines
+	 * each ending in '\n', each naming the meter and the option like an
+	 * error ("meter "home": KeyFile: ..." or "--key-file: ..."), filled by
+	 * sm_config_validate.  The plugin logs each line with WARNING, the
+	 * program prints each with "W! "; valid configurations may have some. */
+	char *warnings;
 };
 
 /* A device and the meters that share it (one reader thread). */
@@ -160,6 +180,7 @@ struct sm_port {
 };
 
 void sm_config_init(struct sm_config *c);
+/* Frees everything; keys are wiped (sm_wipe) first. */
 void sm_config_free(struct sm_config *c);
 
 /* Add an empty meter named name (name validated, duplicates rejected).
@@ -171,8 +192,9 @@ enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
 /*
  * Set one <Meter> option by its config name (case-insensitive, as collectd
  * does): Protocol Device Baudrate Parity DataBits StopBits Interval Timeout
- * Select IgnoreChecksum, and for Protocol "iec62056-21" Mode Address
- * MaxBaudrate BaudSwitchDelay WakeUp.  Values are checked for type and range
+ * Select IgnoreChecksum, for Protocol "iec62056-21" Mode Address
+ * MaxBaudrate BaudSwitchDelay WakeUp, for Protocols "dlms" and "dsmr" Key
+ * KeyFile AuthKey, for Protocol "dlms" Framing.  Values are checked for type and range
  * here; an unknown option is an error that lists the known ones.  Whether an
  * option applies to the meter's protocol is checked by sm_config_validate
  * (the Protocol may come after the option in a block).
@@ -192,7 +214,16 @@ enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
  * [0-9A-Za-z ] (a NUMBER is refused: quote it, leading zeros matter).
  * MaxBaudrate is one of 300 600 1200 2400 4800 9600 19200.  BaudSwitchDelay
  * is 0..SM_MAX_BAUD_SWITCH_DELAY_S seconds.  WakeUp is a boolean as
- * IgnoreChecksum.  On error m is unchanged.  SM_OK, SM_E_CONFIG or SM_E_NOMEM.
+ * IgnoreChecksum.  Key and AuthKey are STRINGs of 32 hex digits (blanks
+ * around them allowed; a NUMBER is refused: quote it); an error says how
+ * many characters were given and how many are not hex digits, never which
+ * (e.g. meter "x": Key: expected 32 hex digits (an AES-128 key), got 31
+ * characters).  KeyFile is the path of a regular file of at most 4096 bytes
+ * holding 32 hex digits (blanks around them allowed); it is read here, the
+ * key goes into key[], and a file readable by group or others adds a line
+ * to m->warnings.  Key and KeyFile exclude each other (an error names the
+ * other).  Framing is "mbus", "hdlc" or "raw" (any case).  On error m is
+ * unchanged.  SM_OK, SM_E_CONFIG or SM_E_NOMEM.
  */
 #define SM_MAX_SECONDS 86400.0
 
@@ -229,7 +260,8 @@ enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *b
  *    given to a meter of another protocol is an error naming the meter, the
  *    option and both protocols;
  *  - defaults: Timeout SM_DEFAULT_TIMEOUT_S, Mode SM_DEFAULT_IEC_MODE,
- *    BaudSwitchDelay SM_DEFAULT_BAUD_SWITCH_DELAY_S; line settings not
+ *    BaudSwitchDelay SM_DEFAULT_BAUD_SWITCH_DELAY_S, Framing
+ *    SM_DEFAULT_FRAMING ("mbus"); line settings not
  *    given come from proto->line_defaults(m) when the protocol has it
  *    (IEC 62056-21 mode D: 9600 7E1), else from proto->line;
  *  - an iec62056-21 meter in Mode "D" pushes: Address, MaxBaudrate,
@@ -240,6 +272,9 @@ enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *b
  *    each need an Address, and different ones: a meter without one, or two
  *    with the same one, is an error naming both meters.
  * These bus rules are checked before the line-setting agreement.
+ *  - AuthKey without Key or KeyFile is an error;
+ *  - c->warnings is (re)built from the meters' warnings, also when the
+ *    configuration turns out invalid.
  */
 enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen);
 

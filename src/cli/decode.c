@@ -23,6 +23,17 @@ static void decode_help(FILE *f)
 	sm_cli_meter_help(f);
 }
 
+/* The configuration's warnings (a KeyFile others can read), one "W! " line each. */
+static void print_config_warnings(const struct sm_config *c)
+{
+	for (const char *w = c->warnings; w != NULL && *w != '\0';) {
+		const char *nl = strchr(w, '\n');
+		size_t n = nl != NULL ? (size_t)(nl - w) : strlen(w);
+		sm_cli_log(SM_LOG_WARNING, "%.*s", (int)n, w);
+		w += n + (nl != NULL);
+	}
+}
+
 /* Hex text to bytes in place; whitespace ignored.  -1 on a bad character
  * or an odd number of digits. */
 static long unhex(unsigned char *p, size_t n, size_t *bad_at)
@@ -158,7 +169,9 @@ int sm_cmd_decode(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (sm_config_validate(&cfg, err, sizeof err) != SM_OK) {
+	enum sm_err vrc = sm_config_validate(&cfg, err, sizeof err);
+	print_config_warnings(&cfg);
+	if (vrc != SM_OK) {
 		sm_cli_log(SM_LOG_ERROR, "%s", err);
 		goto out;
 	}

@@ -6,6 +6,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 #include "cli.h"
+#include "gcm.h"
 #include "meteropts.h"
 #include "proto.h"
 #include "transport.h"
@@ -30,6 +31,17 @@ static void read_help(FILE *f)
 	      "  -h, --help              this text\n\n",
 	      f);
 	sm_cli_meter_help(f);
+}
+
+/* The configuration's warnings (a KeyFile others can read), one "W! " line each. */
+static void print_config_warnings(const struct sm_config *c)
+{
+	for (const char *w = c->warnings; w != NULL && *w != '\0';) {
+		const char *nl = strchr(w, '\n');
+		size_t n = nl != NULL ? (size_t)(nl - w) : strlen(w);
+		sm_cli_log(SM_LOG_WARNING, "%.*s", (int)n, w);
+		w += n + (nl != NULL);
+	}
 }
 
 static void emit_cb(void *ctx, const struct sm_meter_cfg *m, const struct sm_reading_set *s,
@@ -69,7 +81,10 @@ static int load_config_file(struct sm_config *cfg, const char *path)
 	} while (block != &root && (block = sm_cfg_next_smartmeter(&root, block)) != NULL);
 	rc = 0;
 out:
+	/* Keys live on in the meters only. */
+	sm_cfg_wipe_keys(&root);
 	sm_cfg_node_free(&root);
+	sm_wipe(text, n);
 	free(text);
 	return rc;
 }
@@ -181,7 +196,9 @@ int sm_cmd_read(int argc, char **argv)
 	}
 	if (config_path != NULL && load_config_file(&cfg, config_path) != 0)
 		goto out;
-	if (sm_config_validate(&cfg, err, sizeof err) != SM_OK) {
+	enum sm_err vrc = sm_config_validate(&cfg, err, sizeof err);
+	print_config_warnings(&cfg);
+	if (vrc != SM_OK) {
 		sm_cli_log(SM_LOG_ERROR, "%s", err);
 		goto out;
 	}

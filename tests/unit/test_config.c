@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "config.h"
@@ -16,11 +19,12 @@
 #define IEC_BAUD_LIST "300, 600, 1200, 2400, 4800, 9600, 19200"
 #define KNOWN_OPTIONS                                                                              \
 	"Protocol, Device, Baudrate, Parity, DataBits, StopBits, Interval, Timeout, Select, "      \
-	"IgnoreChecksum, Mode, Address, MaxBaudrate, BaudSwitchDelay, WakeUp"
+	"IgnoreChecksum, Mode, Address, MaxBaudrate, BaudSwitchDelay, WakeUp, Key, KeyFile, "      \
+	"AuthKey, Framing"
 #define KNOWN_FLAGS                                                                                \
 	"--protocol, --device, --baudrate, --parity, --data-bits, --stop-bits, --interval, "       \
 	"--timeout, --select, --ignore-checksum, --mode, --address, --max-baudrate, "              \
-	"--baud-switch-delay, --wake-up"
+	"--baud-switch-delay, --wake-up, --key, --key-file, --auth-key, --framing"
 
 /* ---- helpers ---- */
 
@@ -709,7 +713,7 @@ static void test_option_table(void **state)
 		assert_ptr_equal(sm_option_find(d->name), d);
 		assert_ptr_equal(sm_option_find_flag(d->flag), d);
 	}
-	assert_int_equal(n, 15);
+	assert_int_equal(n, 19);
 	assert_ptr_equal(sm_option_find("BAUDRATE"), sm_option_find("Baudrate"));
 	assert_null(sm_option_find("Baudrat"));
 	assert_null(sm_option_find(NULL));
@@ -951,8 +955,7 @@ static void test_opt_unknown(void **state)
 	set_fails(f, "Baudrat", vnum(9600),
 		  "meter \"home\": unknown option \"Baudrat\" (known: " KNOWN_OPTIONS ")");
 	/* options of protocols that do not exist yet */
-	static const char *const later[] = {"Key",   "KeyFile", "AuthKey",    "Framing",
-					    "Slave", "Model",   "RegisterMap"};
+	static const char *const later[] = {"Slave", "Model", "RegisterMap"};
 	for (size_t i = 0; i < sizeof(later) / sizeof(later[0]); i++) {
 		assert_int_equal(set1(f, later[i], vstr("1")), SM_E_CONFIG);
 		char want[64];
@@ -1000,8 +1003,8 @@ static void test_tree_errors(void **state)
 		   "meter \"a\": unknown block <RegisterMap> (line 4)");
 	load_fails(METER("a", DSMR_USB0 "Baudrate 12345\n"),
 		   "meter \"a\": Baudrate: expected one of " BAUD_LIST ", got 12345");
-	load_fails(METER("a", DSMR_USB0 "Key \"000102030405060708090A0B0C0D0E0F\"\n"),
-		   "meter \"a\": unknown option \"Key\" (known: " KNOWN_OPTIONS ")");
+	load_fails(METER("a", DSMR_USB0 "Slave 1\n"),
+		   "meter \"a\": unknown option \"Slave\" (known: " KNOWN_OPTIONS ")");
 	load_fails(METER("a", DSMR_USB0) METER("a", DSMR_USB0),
 		   "meter \"a\": defined more than once (meter names must be unique)");
 	load_fails(METER("a b", DSMR_USB0),
@@ -1503,24 +1506,550 @@ static void test_flags_iec(void **state)
 	flag_fails(f, "wake-up", "0", "--wake-up: given more than once");
 }
 
+/* ---- keys and Framing (Protocols "dlms" and "dsmr") ---- */
+
+/* Until the real "dlms" protocol is in the table, a stand-in with the line
+ * defaults of SPEC.md section 2 (M-Bus 2400 8E1, HDLC and raw 2400 8N1). */
+static void fake_dlms_line_defaults(const struct sm_meter_cfg *cfg, struct sm_line *out)
+{
+	if (cfg->framing == 'm')
+		*out = (struct sm_line){2400, 8, SM_PARITY_EVEN, 1};
+	else
+		*out = (struct sm_line){2400, 8, SM_PARITY_NONE, 1};
+}
+
+static const struct sm_proto fake_dlms = {
+	.name = "dlms",
+	.description = "stand-in for the validator tests",
+	.line = {2400, 8, SM_PARITY_EVEN, 1},
+	.line_defaults = fake_dlms_line_defaults,
+};
+
+static const struct sm_proto *dlms_proto(void)
+{
+	const struct sm_proto *p = sm_proto_find("dlms");
+	return p != NULL ? p : &fake_dlms;
+}
+
+/* The secret of these tests: no message may ever hold a piece of it. */
+#define KEY_HEX "8F3AC9E1D7B24F6A0C5E9D3B7A1F4E2C"
+static const uint8_t key_bytes[16] = {0x8f, 0x3a, 0xc9, 0xe1, 0xd7, 0xb2, 0x4f, 0x6a,
+				      0x0c, 0x5e, 0x9d, 0x3b, 0x7a, 0x1f, 0x4e, 0x2c};
+#define AUTH_HEX "00112233445566778899AABBCCDDEEFF"
+static const uint8_t auth_bytes[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
+				       0x88, 0x99, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff};
+#define KEY_ERR(opt, got) "meter \"home\": " opt ": expected 32 hex digits (an AES-128 key), got " got
+
+/* A temporary file holding n bytes of content with the given mode; the
+ * path is malloc'd (remove and free it with drop_file). */
+static char *temp_file(const char *content, size_t n, mode_t mode)
+{
+	char tmpl[] = "/tmp/sm-test-key-XXXXXX";
+	int fd = mkstemp(tmpl);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, content, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+	char *p = strdup(tmpl);
+	assert_non_null(p);
+	return p;
+}
+
+static void drop_file(char *path)
+{
+	unlink(path);
+	free(path);
+}
+
+static void add_dlms(struct sm_config *c, const char *name, const char *dev, ...)
+{
+	struct sm_meter_cfg *m;
+	char err[512] = "";
+	if (sm_config_add_meter(c, name, &m, err, sizeof(err)) != SM_OK)
+		fail_msg("add %s: %s", name, err);
+	m->proto = dlms_proto();
+	if (sm_meter_set_flag(m, "device", dev, err, sizeof(err)) != SM_OK)
+		fail_msg("%s", err);
+	va_list ap;
+	va_start(ap, dev);
+	for (;;) {
+		const char *opt = va_arg(ap, const char *);
+		if (opt == NULL)
+			break;
+		const char *val = va_arg(ap, const char *);
+		if (sm_meter_set_flag(m, sm_option_find(opt)->flag, val, err, sizeof(err)) != SM_OK)
+			fail_msg("%s: %s", opt, err);
+	}
+	va_end(ap);
+}
+
+static void test_opt_key_values(void **state)
+{
+	struct fx *f = *state;
+	/* defaults of a new meter */
+	assert_false(f->m->has_key);
+	assert_false(f->m->has_auth_key);
+	assert_null(f->m->key_file);
+	assert_null(f->m->warnings);
+	assert_int_equal(f->m->framing, 'm');
+
+	/* what is not a key: the message counts, it never quotes */
+	set_fails(f, "Key", vstr("8F3AC9E1D7B24F6A0C5E9D3B7A1F4E2"), KEY_ERR("Key", "31 characters"));
+	set_fails(f, "Key", vstr(KEY_HEX "0"), KEY_ERR("Key", "33 characters"));
+	set_fails(f, "Key", vstr("8"), KEY_ERR("Key", "1 character"));
+	set_fails(f, "Key", vstr(""), KEY_ERR("Key", "nothing"));
+	set_fails(f, "Key", vstr(" \t "), KEY_ERR("Key", "only blanks"));
+	set_fails(f, "Key", vstr("0x" KEY_HEX),
+		  KEY_ERR("Key", "34 characters, 1 of them not a hex digit (leave out the 0x prefix)"));
+	set_fails(f, "Key", vstr("8F:3A:C9:E1:D7:B2:4F:6A:0C:5E:9D:3B:7A:1F:4E:2C"),
+		  KEY_ERR("Key", "47 characters, 15 of them not hex digits (leave out the separators)"));
+	set_fails(f, "Key", vstr("8F3AC9E1D7B24F6A0C5E9D3B7A1F4E2G"),
+		  KEY_ERR("Key", "32 characters, 1 of them not a hex digit"));
+	set_fails(f, "Key", vstr("8F3AC9E1D7B24F6A 0C5E9D3B7A1F4E2C"),
+		  KEY_ERR("Key", "33 characters, 1 of them not a hex digit (leave out the separators)"));
+	set_fails(f, "Key", vnum(1234),
+		  "meter \"home\": Key: expected a quoted string of 32 hex digits (an AES-128 key), got "
+		  "a number (write the key in double quotes)");
+	set_fails(f, "Key", vbool(true),
+		  "meter \"home\": Key: expected a quoted string of 32 hex digits (an AES-128 key), got "
+		  "a boolean");
+	set_fails(f, "AuthKey", vstr("0011"), KEY_ERR("AuthKey", "4 characters"));
+	assert_false(f->m->has_key);
+
+	/* keys: either case, blanks around */
+	assert_int_equal(set1(f, "Key", vstr(" \t8f3ac9e1d7b24f6a0C5E9D3B7A1F4E2C\n")), SM_OK);
+	assert_true(f->m->has_key);
+	assert_memory_equal(f->m->key, key_bytes, 16);
+	set_fails(f, "KEY", vstr(KEY_HEX), "meter \"home\": Key: given more than once");
+	assert_int_equal(set1(f, "authkey", vstr(AUTH_HEX)), SM_OK);
+	assert_true(f->m->has_auth_key);
+	assert_memory_equal(f->m->auth_key, auth_bytes, 16);
+	set_fails(f, "AuthKey", vstr(AUTH_HEX), "meter \"home\": AuthKey: given more than once");
+	/* several values */
+	struct sm_cfg_value two[2] = {vstr(KEY_HEX), vstr(KEY_HEX)};
+	f->err[0] = '\0';
+	struct sm_meter_cfg *m2;
+	assert_int_equal(sm_config_add_meter(&f->c, "two", &m2, f->err, sizeof(f->err)), SM_OK);
+	assert_int_equal(sm_meter_set(m2, "Key", two, 2, f->err, sizeof(f->err)), SM_E_CONFIG);
+	assert_string_equal(f->err, "meter \"two\": Key: expected one value, got 2");
+	assert_false(m2->has_key);
+}
+
+static void test_opt_framing(void **state)
+{
+	struct fx *f = *state;
+	set_fails(f, "Framing", vstr("serial"),
+		  "meter \"home\": Framing: expected \"mbus\", \"hdlc\" or \"raw\", got \"serial\"");
+	set_fails(f, "Framing", vnum(1), "meter \"home\": Framing: expected \"mbus\", \"hdlc\" or \"raw\", got 1");
+	assert_int_equal(set1(f, "Framing", vstr("HDLC")), SM_OK);
+	assert_int_equal(f->m->framing, 'h');
+	set_fails(f, "Framing", vstr("raw"), "meter \"home\": Framing: given more than once");
+	assert_int_equal(flag(f, "framing", "x"), SM_E_CONFIG);
+	assert_string_equal(f->err, "--framing: given more than once");
+
+	struct sm_config c;
+	sm_config_init(&c);
+	static const char *const names[] = {"mbus", "Raw", "hdlc"};
+	static const char codes[] = {'m', 'r', 'h'};
+	for (size_t i = 0; i < 3; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "m%zu", i);
+		add_dlms(&c, name, "/dev/ttyUSB0", "Framing", names[i], NULL);
+		assert_int_equal(c.meters[i].framing, codes[i]);
+	}
+	sm_config_free(&c);
+}
+
+static void test_key_file(void **state)
+{
+	struct fx *f = *state;
+	char msg[1024];
+	static const char body[] = "  " KEY_HEX "\n";
+	char *p600 = temp_file(body, strlen(body), 0600);
+	char *p644 = temp_file(body, strlen(body), 0644);
+	char *p640 = temp_file(body, strlen(body), 0640);
+	char *p604 = temp_file(body, strlen(body), 0604);
+	char *pshort = temp_file(KEY_HEX, 31, 0600);
+	char *pempty = temp_file("", 0, 0600);
+	char *pjunk = temp_file("key = " KEY_HEX "\n", 39, 0600);
+	char big[5000];
+	memset(big, ' ', sizeof(big));
+	memcpy(big, KEY_HEX, 32);
+	char *pbig = temp_file(big, sizeof(big), 0600);
+
+	/* errors leave the meter as it was */
+	set_fails(f, "KeyFile", vstr("/nonexistent/sm.key"),
+		  "meter \"home\": KeyFile: cannot open \"/nonexistent/sm.key\": No such file or directory");
+	set_fails(f, "KeyFile", vstr("/"),
+		  "meter \"home\": KeyFile: expected \"/\" to be a regular file holding the key");
+	set_fails(f, "KeyFile", vstr(""),
+		  "meter \"home\": KeyFile: expected the path of a file holding the key, got \"\" (empty)");
+	set_fails(f, "KeyFile", vnum(5),
+		  "meter \"home\": KeyFile: expected the path of a file holding the key, got 5");
+	set_fails(f, "KeyFile", vstr(KEY_HEX),
+		  "meter \"home\": KeyFile: expected the path of a file holding the key, got 32 hex "
+		  "digits (a key itself goes into Key)");
+	snprintf(msg, sizeof(msg),
+		 "meter \"home\": KeyFile: expected \"%s\" to hold 32 hex digits (an AES-128 key), got "
+		 "31 characters",
+		 pshort);
+	set_fails(f, "KeyFile", vstr(pshort), msg);
+	snprintf(msg, sizeof(msg),
+		 "meter \"home\": KeyFile: expected \"%s\" to hold 32 hex digits (an AES-128 key), got "
+		 "nothing",
+		 pempty);
+	set_fails(f, "KeyFile", vstr(pempty), msg);
+	snprintf(msg, sizeof(msg),
+		 "meter \"home\": KeyFile: expected \"%s\" to hold 32 hex digits (an AES-128 key), got "
+		 "38 characters, 5 of them not hex digits",
+		 pjunk);
+	set_fails(f, "KeyFile", vstr(pjunk), msg);
+	snprintf(msg, sizeof(msg),
+		 "meter \"home\": KeyFile: expected \"%s\" to hold 32 hex digits (an AES-128 key), but "
+		 "it is larger than 4096 bytes",
+		 pbig);
+	set_fails(f, "KeyFile", vstr(pbig), msg);
+
+	/* a private file: the key, the path, no warning */
+	assert_int_equal(set1(f, "KeyFile", vstr(p600)), SM_OK);
+	assert_true(f->m->has_key);
+	assert_memory_equal(f->m->key, key_bytes, 16);
+	assert_string_equal(f->m->key_file, p600);
+	assert_null(f->m->warnings);
+	/* Key and KeyFile exclude each other, in either order */
+	set_fails(f, "Key", vstr(KEY_HEX),
+		  "meter \"home\": Key: KeyFile is given as well: give the key either with Key or with "
+		  "KeyFile, not both");
+	struct sm_meter_cfg *m;
+	assert_int_equal(sm_config_add_meter(&f->c, "k", &m, f->err, sizeof(f->err)), SM_OK);
+	struct sm_cfg_value v = vstr(KEY_HEX);
+	assert_int_equal(sm_meter_set(m, "Key", &v, 1, f->err, sizeof(f->err)), SM_OK);
+	v = vstr(p600);
+	assert_int_equal(sm_meter_set(m, "KeyFile", &v, 1, f->err, sizeof(f->err)), SM_E_CONFIG);
+	assert_string_equal(f->err, "meter \"k\": KeyFile: Key is given as well: give the key either "
+				    "with Key or with KeyFile, not both");
+	assert_null(m->key_file);
+
+	/* files others can read: a warning each, gathered by the validator */
+	struct sm_config c;
+	char err[512];
+	sm_config_init(&c);
+	add_dlms(&c, "a", "/dev/ttyUSB0", "KeyFile", p644, NULL);
+	add_dlms(&c, "b", "/dev/ttyUSB1", "KeyFile", p600, NULL);
+	add_dlms(&c, "c", "/dev/ttyUSB2", "KeyFile", p640, NULL);
+	add_dlms(&c, "d", "/dev/ttyUSB3", "KeyFile", p604, NULL);
+	assert_memory_equal(c.meters[0].key, key_bytes, 16);
+	snprintf(msg, sizeof(msg),
+		 "--key-file: \"%s\" is readable by group and others (mode 0644): the key should be "
+		 "readable by its owner only (chmod 600)\n",
+		 p644);
+	assert_string_equal(c.meters[0].warnings, msg);
+	assert_null(c.meters[1].warnings);
+	assert_null(c.warnings);
+	validate_ok(&c);
+	snprintf(msg, sizeof(msg),
+		 "--key-file: \"%s\" is readable by group and others (mode 0644): the key should be "
+		 "readable by its owner only (chmod 600)\n"
+		 "--key-file: \"%s\" is readable by its group (mode 0640): the key should be readable "
+		 "by its owner only (chmod 600)\n"
+		 "--key-file: \"%s\" is readable by others (mode 0604): the key should be readable by "
+		 "its owner only (chmod 600)\n",
+		 p644, p640, p604);
+	assert_non_null(c.warnings);
+	assert_string_equal(c.warnings, msg);
+	/* validating again does not repeat them */
+	validate_ok(&c);
+	assert_string_equal(c.warnings, msg);
+	sm_config_free(&c);
+	assert_null(c.warnings);
+
+	/* from a config file: the warning names the meter and the option */
+	char text[1024];
+	snprintf(text, sizeof(text), METER("x", DSMR_USB0 "KeyFile \"%s\"\n"), p644);
+	assert_int_equal(load(text, &c, err, sizeof(err)), SM_OK);
+	assert_true(c.meters[0].has_key);
+	snprintf(msg, sizeof(msg),
+		 "meter \"x\": KeyFile: \"%s\" is readable by group and others (mode 0644): the key "
+		 "should be readable by its owner only (chmod 600)\n",
+		 p644);
+	assert_string_equal(c.warnings, msg);
+	sm_config_free(&c);
+	/* an invalid configuration still reports its warnings */
+	snprintf(text, sizeof(text), METER("x", "KeyFile \"%s\"\nProtocol \"dsmr\"\n"), p644);
+	assert_int_equal(load(text, &c, err, sizeof(err)), SM_E_CONFIG);
+	assert_contains(err, "Device: missing");
+	assert_non_null(c.warnings);
+	sm_config_free(&c);
+	snprintf(text, sizeof(text), METER("x", DSMR_USB0 "Key \"" KEY_HEX "\"\nKeyFile \"%s\"\n"), p600);
+	load_fails(text, "meter \"x\": KeyFile: Key is given as well: give the key either with Key or "
+			 "with KeyFile, not both");
+
+	/* the same from flags */
+	struct fx g = {0};
+	sm_config_init(&g.c);
+	assert_int_equal(sm_config_add_meter(&g.c, "meter", &g.m, g.err, sizeof(g.err)), SM_OK);
+	assert_int_equal(flag(&g, "key-file", p600), SM_OK);
+	flag_fails(&g, "key", KEY_HEX,
+		   "--key: --key-file is given as well: give the key either with --key or with "
+		   "--key-file, not both");
+	flag_fails(&g, "key-file", p600, "--key-file: given more than once");
+	sm_config_free(&g.c);
+	sm_config_init(&g.c);
+	assert_int_equal(sm_config_add_meter(&g.c, "meter", &g.m, g.err, sizeof(g.err)), SM_OK);
+	assert_int_equal(flag(&g, "key", KEY_HEX), SM_OK);
+	flag_fails(&g, "key-file", p600,
+		   "--key-file: --key is given as well: give the key either with --key or with "
+		   "--key-file, not both");
+	flag_fails(&g, "auth-key", "00",
+		   "--auth-key: expected 32 hex digits (an AES-128 key), got 2 characters");
+	assert_int_equal(flag(&g, "auth-key", AUTH_HEX), SM_OK);
+	assert_memory_equal(g.m->auth_key, auth_bytes, 16);
+	sm_config_free(&g.c);
+
+	drop_file(p600);
+	drop_file(p644);
+	drop_file(p640);
+	drop_file(p604);
+	drop_file(pshort);
+	drop_file(pempty);
+	drop_file(pjunk);
+	drop_file(pbig);
+}
+
+static void test_key_validate(void **state)
+{
+	(void)state;
+	struct sm_config c;
+	char err[512], line[64];
+
+	/* dsmr with a Key (Luxembourg Smarty): the DSMR line */
+	assert_int_equal(load(METER("lu", DSMR_USB0 "Key \"" KEY_HEX "\"\nAuthKey \"" AUTH_HEX "\"\n"), &c, err,
+			      sizeof(err)),
+			 SM_OK);
+	assert_true(c.meters[0].has_key && c.meters[0].has_auth_key);
+	assert_memory_equal(c.meters[0].key, key_bytes, 16);
+	sm_line_format(&c.meters[0].line, line, sizeof(line));
+	assert_string_equal(line, "115200 8N1");
+	assert_null(c.warnings);
+	sm_config_free(&c);
+
+	/* AuthKey alone */
+	load_fails(METER("a", DSMR_USB0 "AuthKey \"" AUTH_HEX "\"\n"),
+		   "meter \"a\": AuthKey: needs Key or KeyFile as well (the AuthKey only authenticates "
+		   "frames encrypted with the Key)");
+	/* keys and Framing for protocols they do not apply to */
+	load_fails(METER("a", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB0\"\nKey \"" KEY_HEX "\"\n"),
+		   "meter \"a\": Key: applies only to Protocol \"dlms\" or \"dsmr\" (this meter's "
+		   "Protocol is \"iec62056-21\")");
+	load_fails(METER("a", "AuthKey \"" AUTH_HEX "\"\nProtocol \"iec62056-21\"\nDevice \"/dev/ttyUSB0\"\n"),
+		   "meter \"a\": AuthKey: applies only to Protocol \"dlms\" or \"dsmr\" (this meter's "
+		   "Protocol is \"iec62056-21\")");
+	load_fails(METER("a", DSMR_USB0 "Framing \"hdlc\"\n"),
+		   "meter \"a\": Framing: applies only to Protocol \"dlms\" (this meter's Protocol is "
+		   "\"dsmr\")");
+
+	/* dlms line defaults follow Framing (default mbus) */
+	static const struct {
+		const char *framing;
+		const char *line;
+	} cases[] = {{NULL, "2400 8E1"}, {"mbus", "2400 8E1"}, {"hdlc", "2400 8N1"}, {"raw", "2400 8N1"}};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		sm_config_init(&c);
+		if (cases[i].framing != NULL)
+			add_dlms(&c, "at", "/dev/ttyUSB0", "Key", KEY_HEX, "Framing", cases[i].framing, NULL);
+		else
+			add_dlms(&c, "at", "/dev/ttyUSB0", "Key", KEY_HEX, NULL);
+		validate_ok(&c);
+		assert_int_equal(c.meters[0].framing, cases[i].framing ? cases[i].framing[0] : 'm');
+		sm_line_format(&c.meters[0].line, line, sizeof(line));
+		assert_string_equal(line, cases[i].line);
+		sm_config_free(&c);
+	}
+	/* a plain dlms meter needs no key; an explicit line wins */
+	sm_config_init(&c);
+	add_dlms(&c, "plain", "/dev/ttyUSB0", "Parity", "none", NULL);
+	validate_ok(&c);
+	assert_false(c.meters[0].has_key);
+	sm_line_format(&c.meters[0].line, line, sizeof(line));
+	assert_string_equal(line, "2400 8N1");
+	sm_config_free(&c);
+	if (sm_proto_find("dlms") != NULL) {
+		assert_int_equal(load(METER("evn", "Protocol \"dlms\"\nDevice \"/dev/ttyUSB0\"\nKey \"" KEY_HEX
+						   "\"\nFraming \"mbus\"\n"),
+				      &c, err, sizeof(err)),
+				 SM_OK);
+		sm_line_format(&c.meters[0].line, line, sizeof(line));
+		assert_string_equal(line, "2400 8E1");
+		sm_config_free(&c);
+	}
+}
+
+/* Whether msg holds 4 or more characters in a row of the key's hex text
+ * (case-insensitive). */
+static bool holds_key_piece(const char *msg, const char *hex)
+{
+	size_t n = strlen(hex), m = strlen(msg);
+	for (size_t i = 0; i + 4 <= n; i++)
+		for (size_t j = 0; j + 4 <= m; j++)
+			if (strncasecmp(msg + j, hex + i, 4) == 0)
+				return true;
+	return false;
+}
+
+static void no_key_in(const char *msg, const char *what)
+{
+	if (msg[0] == '\0')
+		fail_msg("%s: no message", what);
+	if (holds_key_piece(msg, KEY_HEX))
+		fail_msg("%s: the message holds key digits: %s", what, msg);
+}
+
+static void test_key_never_echoed(void **state)
+{
+	(void)state;
+	/* bad keys made of the secret: cut, lengthened, prefixed, separated,
+	 * spaced, a character replaced at every position */
+	char variants[64][80];
+	size_t nv = 0;
+	snprintf(variants[nv++], 80, "%.31s", KEY_HEX);
+	snprintf(variants[nv++], 80, "%.16s", KEY_HEX);
+	snprintf(variants[nv++], 80, "%s0", KEY_HEX);
+	snprintf(variants[nv++], 80, "%s%s", KEY_HEX, KEY_HEX);
+	snprintf(variants[nv++], 80, "0x%s", KEY_HEX);
+	snprintf(variants[nv++], 80, "%.16s %s", KEY_HEX, KEY_HEX + 16);
+	snprintf(variants[nv++], 80, "%.8s-%.8s-%.8s-%.8s", KEY_HEX, KEY_HEX + 8, KEY_HEX + 16, KEY_HEX + 24);
+	snprintf(variants[nv++], 80, "\"%s\"", KEY_HEX);
+	for (size_t i = 0; i < 32; i++) {
+		snprintf(variants[nv], 80, "%s", KEY_HEX);
+		variants[nv++][i] = i % 2 ? 'g' : '\x01';
+	}
+	char err[512];
+	struct sm_cfg_value v;
+	for (size_t i = 0; i < nv; i++) {
+		static const char *const opts[] = {"Key", "AuthKey"};
+		static const char *const flags[] = {"key", "auth-key", "--key"};
+		for (size_t k = 0; k < 2; k++) {
+			struct sm_config c;
+			struct sm_meter_cfg *m;
+			sm_config_init(&c);
+			assert_int_equal(sm_config_add_meter(&c, "m", &m, err, sizeof(err)), SM_OK);
+			err[0] = '\0';
+			v = vstr(variants[i]);
+			assert_int_equal(sm_meter_set(m, opts[k], &v, 1, err, sizeof(err)), SM_E_CONFIG);
+			no_key_in(err, opts[k]);
+			sm_config_free(&c);
+		}
+		for (size_t k = 0; k < 3; k++) {
+			struct sm_config c;
+			struct sm_meter_cfg *m;
+			sm_config_init(&c);
+			assert_int_equal(sm_config_add_meter(&c, "m", &m, err, sizeof(err)), SM_OK);
+			err[0] = '\0';
+			assert_int_equal(sm_meter_set_flag(m, flags[k], variants[i], err, sizeof(err)), SM_E_CONFIG);
+			no_key_in(err, flags[k]);
+			sm_config_free(&c);
+		}
+		/* as the content of a KeyFile */
+		char *p = temp_file(variants[i], strlen(variants[i]), 0644);
+		struct sm_config c;
+		struct sm_meter_cfg *m;
+		sm_config_init(&c);
+		assert_int_equal(sm_config_add_meter(&c, "m", &m, err, sizeof(err)), SM_OK);
+		err[0] = '\0';
+		v = vstr(p);
+		assert_int_equal(sm_meter_set(m, "KeyFile", &v, 1, err, sizeof(err)), SM_E_CONFIG);
+		no_key_in(err, "KeyFile content");
+		sm_config_free(&c);
+		drop_file(p);
+	}
+	/* the key where a path belongs; a good key with a bad protocol, twice,
+	 * twice with KeyFile, without a Device: no message quotes it either */
+	struct sm_config c;
+	struct sm_meter_cfg *m;
+	sm_config_init(&c);
+	assert_int_equal(sm_config_add_meter(&c, "m", &m, err, sizeof(err)), SM_OK);
+	v = vstr(KEY_HEX);
+	assert_int_equal(sm_meter_set(m, "KeyFile", &v, 1, err, sizeof(err)), SM_E_CONFIG);
+	no_key_in(err, "KeyFile path");
+	assert_int_equal(sm_meter_set_flag(m, "key-file", " " KEY_HEX " ", err, sizeof(err)), SM_E_CONFIG);
+	no_key_in(err, "--key-file path");
+	sm_config_free(&c);
+	static const char *const texts[] = {
+		METER("a", "Protocol \"iec62056-21\"\nDevice \"/dev/ttyUSB0\"\nKey \"" KEY_HEX "\"\n"),
+		METER("a", DSMR_USB0 "Key \"" KEY_HEX "\"\nKey \"" KEY_HEX "\"\n"),
+		METER("a", DSMR_USB0 "Key \"" KEY_HEX "\" \"" KEY_HEX "\"\n"),
+		METER("a", DSMR_USB0 "AuthKey \"" KEY_HEX "\"\n"),
+		METER("a", "Protocol \"dsmr\"\nKey \"" KEY_HEX "\"\n"),
+		METER("a", DSMR_USB0 "Key \"" KEY_HEX "0\"\n"),
+		METER("a", DSMR_USB0 "Key 8F3AC9E1D7B24F6A0C5E9D3B7A1F4E2\n"),
+		METER("a", DSMR_USB0 "Key 83339171772446600050903370104020\n"),
+		METER("a", DSMR_USB0 "Key \"" KEY_HEX "\"\nKeyFile \"/nonexistent\"\n"),
+		METER("a", DSMR_USB0 "Key \"" KEY_HEX "\"\n<Block>\n</Block>\n"),
+	};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		err[0] = '\0';
+		enum sm_err rc = load(texts[i], &c, err, sizeof(err));
+		if (rc != SM_E_CONFIG)
+			fail_msg("text %zu: expected an error, got %d", i, rc);
+		no_key_in(err, texts[i]);
+		if (i == 7 && holds_key_piece(err, "83339171772446600050903370104020"))
+			fail_msg("a number given as Key is echoed: %s", err);
+		sm_config_free(&c);
+	}
+}
+
+static void test_cfg_wipe_keys(void **state)
+{
+	(void)state;
+	struct sm_cfg_node root;
+	parse_ok("<Plugin smartmeter>\n"
+		 "  <Meter \"lu\">\n"
+		 "    Protocol \"dsmr\"\n"
+		 "    Device \"/dev/ttyUSB0\"\n"
+		 "    key \"" KEY_HEX "\"\n"
+		 "    AuthKey \"" AUTH_HEX "\"\n"
+		 "  </Meter>\n"
+		 "</Plugin>\n"
+		 "Key 1234\n",
+		 &root);
+	const struct sm_cfg_node *meter = child(child(&root, 0), 0);
+	sm_cfg_wipe_keys(&root);
+	assert_str_value(child(meter, 0), 0, "dsmr");
+	assert_str_value(child(meter, 1), 0, "/dev/ttyUSB0");
+	assert_int_equal(child(meter, 2)->values[0].type, SM_CV_STRING);
+	assert_memory_equal(child(meter, 2)->values[0].s, (char[32]){0}, 32);
+	assert_memory_equal(child(meter, 3)->values[0].s, (char[32]){0}, 32);
+	assert_true(child(&root, 1)->values[0].num == 0);
+	sm_cfg_node_free(&root);
+	sm_cfg_wipe_keys(NULL);
+}
+
 static void test_option_protocols(void **state)
 {
 	(void)state;
 	const struct sm_proto *dsmr = sm_proto_find("dsmr");
 	static const char *const iec_only[] = {"Mode", "Address", "MaxBaudrate", "BaudSwitchDelay",
 					       "WakeUp"};
+	static const char *const crypt[] = {"Key", "KeyFile", "AuthKey"};
 	for (size_t i = 0; sm_meter_options[i].name != NULL; i++) {
 		const struct sm_option_desc *d = &sm_meter_options[i];
-		bool iec = false;
+		bool iec = false, keys = false, framing = strcmp(d->name, "Framing") == 0;
 		for (size_t k = 0; k < 5; k++)
 			iec = iec || strcmp(d->name, iec_only[k]) == 0;
+		for (size_t k = 0; k < 3; k++)
+			keys = keys || strcmp(d->name, crypt[k]) == 0;
 		if (iec)
 			assert_string_equal(d->protocols, "iec62056-21");
+		else if (keys)
+			assert_string_equal(d->protocols, "dlms,dsmr");
+		else if (framing)
+			assert_string_equal(d->protocols, "dlms");
 		else
 			assert_null(d->protocols);
-		assert_int_equal(sm_option_applies(d, dsmr), !iec);
-		assert_true(sm_option_applies(d, iec_proto()));
-		assert_int_equal(sm_option_applies(d, NULL), !iec);
+		assert_int_equal(sm_option_applies(d, dsmr), !iec && !framing);
+		assert_int_equal(sm_option_applies(d, iec_proto()), !keys && !framing);
+		assert_true(sm_option_applies(d, dlms_proto()) || iec);
+		assert_int_equal(sm_option_applies(d, NULL), !iec && !keys && !framing);
 	}
 	assert_true(sm_option_applies(NULL, dsmr));
 	/* a list of several protocols */
@@ -1805,6 +2334,12 @@ int main(void)
 		cmocka_unit_test(test_iec_defaults_and_line),
 		cmocka_unit_test(test_iec_bus_rules),
 		cmocka_unit_test(test_iec_from_text),
+		cmocka_unit_test_setup_teardown(test_opt_key_values, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_opt_framing, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_key_file, fx_setup, fx_teardown),
+		cmocka_unit_test(test_key_validate),
+		cmocka_unit_test(test_key_never_echoed),
+		cmocka_unit_test(test_cfg_wipe_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
