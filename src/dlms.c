@@ -776,15 +776,42 @@ static enum sm_err obis_bytes(const struct sm_obis *o, uint8_t b[6])
 	return SM_OK;
 }
 
-static bool is_flat_id(const struct sm_reading_set *s, const struct sm_reading *r)
+static bool is_id_code(const struct sm_reading *r)
 {
-	if (!r->is_text || r->text_len < 1 || r->text_len > ORPHAN_TEXT_MAX)
-		return false;
 	uint8_t b[6];
-	if (obis_bytes(&r->obis, b) != SM_OK || b[0] != 0 || b[1] != 0 || b[2] != 96 || b[3] != 1 ||
-	    b[4] != 0 || b[5] != 255)
-		return false;
-	return printable((const uint8_t *)sm_reading_text(s, r), r->text_len);
+	return obis_bytes(&r->obis, b) == SM_OK && b[0] == 0 && b[1] == 0 && b[2] == 96 &&
+	       b[3] == 1 && b[4] == 0 && b[5] == 255;
+}
+
+/*
+ * The reading the flat layout sends last without its OBIS, as EVN meters
+ * send the meter number: the only 0-0:96.1.0 of the set, when it is a
+ * printable text our decoder takes back (1..32 bytes).  NULL when none.
+ */
+static const struct sm_reading *flat_id(const struct sm_reading_set *s, size_t n)
+{
+	const struct sm_reading *id = NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct sm_reading *r = &s->r[i];
+		if (!is_id_code(r))
+			continue;
+		if (id != NULL)
+			return NULL;
+		id = r;
+	}
+	if (id == NULL || !id->is_text || id->text_len < 1 || id->text_len > ORPHAN_TEXT_MAX ||
+	    !printable((const uint8_t *)sm_reading_text(s, id), id->text_len))
+		return NULL;
+	return id;
+}
+
+/* Printable ASCII as an octet-string (as meters send ids), anything else
+ * as a utf8-string (so that our decoder gives back the same bytes). */
+static void put_text(struct sm_axdr_w *w, const struct sm_reading_set *s, const struct sm_reading *r)
+{
+	const char *t = sm_reading_text(s, r);
+	bool plain = printable((const uint8_t *)t, r->text_len);
+	sm_axdr_put_string(w, plain ? SM_AXDR_OCTETS : SM_AXDR_UTF8, t, r->text_len);
 }
 
 static void put_reading(struct sm_axdr_w *w, const struct sm_reading_set *s,
@@ -795,7 +822,7 @@ static void put_reading(struct sm_axdr_w *w, const struct sm_reading_set *s,
 		sm_axdr_put_struct(w, r->is_text ? 2 : 3);
 	sm_axdr_put_string(w, SM_AXDR_OCTETS, ob, 6);
 	if (r->is_text) {
-		sm_axdr_put_string(w, SM_AXDR_OCTETS, sm_reading_text(s, r), r->text_len);
+		put_text(w, s, r);
 		return;
 	}
 	sm_axdr_put_int_min(w, r->raw);
@@ -816,7 +843,7 @@ enum sm_err sm_dlms_encode(const struct sm_reading_set *s, enum sm_dlms_layout l
 	size_t n = s->n < SM_MAX_READINGS ? s->n : SM_MAX_READINGS;
 	/* check every reading first, count the body's elements */
 	uint32_t count = s->meter_time_ms != 0 ? 1 : 0;
-	const struct sm_reading *id = NULL;
+	const struct sm_reading *id = layout == SM_DLMS_FLAT ? flat_id(s, n) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct sm_reading *r = &s->r[i];
 		uint8_t ob[6], uc = 0;
@@ -824,12 +851,10 @@ enum sm_err sm_dlms_encode(const struct sm_reading_set *s, enum sm_dlms_layout l
 			return SM_E_RANGE;
 		if (!r->is_text && unit_code(r, &uc) != SM_OK)
 			return SM_E_RANGE;
-		if (layout == SM_DLMS_FLAT && id == NULL && is_flat_id(s, r)) {
-			id = r;
+		if (r == id)
 			count += 1;
-			continue;
-		}
-		count += layout == SM_DLMS_STRUCTS ? 1 : (r->is_text ? 2 : 3);
+		else
+			count += layout == SM_DLMS_STRUCTS ? 1 : (r->is_text ? 2 : 3);
 	}
 
 	struct sm_axdr_w w;
@@ -868,7 +893,7 @@ enum sm_err sm_dlms_encode(const struct sm_reading_set *s, enum sm_dlms_layout l
 		put_reading(&w, s, r, ob, uc, layout);
 	}
 	if (id != NULL)
-		sm_axdr_put_string(&w, SM_AXDR_OCTETS, sm_reading_text(s, id), id->text_len);
+		put_text(&w, s, id);
 	if (sm_axdr_w_status(&w) != SM_OK)
 		return SM_E_FULL;
 	if (outlen)
