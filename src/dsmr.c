@@ -925,3 +925,260 @@ enum sm_err sm_dsmr_restamp(uint8_t *buf, size_t len, size_t cap, size_t *newlen
 	*newlen = len;
 	return SM_OK;
 }
+
+/* ------------------------------------------------------------------ */
+/* Smarty: telegrams inside general-glo-ciphering APDUs                */
+/* ------------------------------------------------------------------ */
+
+void sm_smarty_framer_init(struct sm_smarty_framer *f)
+{
+	f->skipped = 0;
+	sm_smarty_framer_reset(f);
+}
+
+void sm_smarty_framer_reset(struct sm_smarty_framer *f)
+{
+	f->len = 0;
+	f->need = 0;
+}
+
+static bool smarty_sc_ok(uint8_t sc)
+{
+	return sc == 0x20 || sc == 0x21 || sc == 0x30 || sc == 0x31;
+}
+
+enum smarty_hdr { HDR_MORE, HDR_OK, HDR_BAD, HDR_LONG };
+
+/* Judge the header at p[0..n): plausible (total set), implausible, too
+ * long, or undecided yet. */
+static enum smarty_hdr smarty_header(const uint8_t *p, size_t n, size_t *total)
+{
+	size_t t = 0;
+	enum sm_err rc = sm_gcm_apdu_length(p, n, SIZE_MAX, &t);
+	if (rc == SM_NEED_MORE)
+		return HDR_MORE;
+	if (rc != SM_OK)
+		return HDR_BAD;
+	size_t h = p[10] < 0x80 ? 11 : p[10] == 0x81 ? 12 : 13;
+	if (n <= h)
+		return HDR_MORE;
+	if (!smarty_sc_ok(p[h]))
+		return HDR_BAD;
+	*total = t;
+	return t > SM_SMARTY_MAX ? HDR_LONG : HDR_OK;
+}
+
+/* Drop buf[0] (a 0xDB that did not start an APDU) and keep what follows
+ * from the next 0xDB on. */
+static void smarty_shift(struct sm_smarty_framer *f)
+{
+	const uint8_t *s = f->len > 1 ? memchr(f->buf + 1, 0xDB, f->len - 1) : NULL;
+	size_t drop = s ? (size_t)(s - f->buf) : f->len;
+	f->skipped += drop;
+	memmove(f->buf, f->buf + drop, f->len - drop);
+	f->len -= drop;
+	f->need = 0;
+}
+
+/* Decide the header in buf as far as its bytes allow. */
+static enum sm_err smarty_settle(struct sm_smarty_framer *f, struct sm_diag *diag)
+{
+	while (f->len > 0) {
+		size_t total = 0;
+		switch (smarty_header(f->buf, f->len, &total)) {
+		case HDR_MORE:
+			return SM_OK;
+		case HDR_OK:
+			f->need = total;
+			return SM_OK;
+		case HDR_LONG:
+			sm_diag_set(diag, "ciphered APDU of %zu bytes announced, more than %d: skipped",
+				    total, SM_SMARTY_MAX);
+			smarty_shift(f);
+			return SM_E_TOO_LONG;
+		case HDR_BAD:
+		default:
+			smarty_shift(f);
+			break;
+		}
+	}
+	return SM_OK;
+}
+
+enum sm_err sm_smarty_framer_feed(struct sm_smarty_framer *f, const uint8_t *in, size_t len,
+				  size_t *used, struct sm_frame *frame, struct sm_diag *diag)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (f->len == 0) {
+			const uint8_t *s = memchr(in + i, 0xDB, len - i);
+			if (s == NULL) {
+				f->skipped += len - i;
+				i = len;
+				break;
+			}
+			f->skipped += (size_t)(s - (in + i));
+			i = (size_t)(s - in) + 1;
+			f->buf[0] = 0xDB;
+			f->len = 1;
+			f->need = 0;
+			continue;
+		}
+		if (f->need == 0) {
+			/* header: one byte at a time (at most 14) */
+			f->buf[f->len++] = in[i++];
+			enum sm_err rc = smarty_settle(f, diag);
+			if (rc != SM_OK) {
+				*used = i;
+				return rc;
+			}
+			continue;
+		}
+		size_t take = f->need - f->len;
+		if (take > len - i)
+			take = len - i;
+		memcpy(f->buf + f->len, in + i, take);
+		f->len += take;
+		i += take;
+		if (f->len == f->need) {
+			frame->p = f->buf;
+			frame->n = f->len;
+			frame->check = SM_CHECK_ABSENT;
+			frame->unterminated = false;
+			f->len = 0;
+			f->need = 0;
+			*used = i;
+			return SM_FRAME;
+		}
+	}
+	*used = i;
+	return SM_NEED_MORE;
+}
+
+enum sm_err sm_smarty_framer_flush(struct sm_smarty_framer *f, struct sm_diag *diag)
+{
+	size_t have = f->len, need = f->need;
+	if (have == 0)
+		return SM_NEED_MORE;
+	sm_smarty_framer_reset(f);
+	if (need == 0) {
+		f->skipped += have;
+		return SM_NEED_MORE;
+	}
+	sm_diag_set(diag, "ciphered APDU truncated: input ended after %zu of its %zu bytes", have, need);
+	return SM_E_TRUNCATED;
+}
+
+/* A DSMR telegram starts with a printable "/XXX5..." identification line. */
+static bool looks_like_telegram(const uint8_t *p, size_t n)
+{
+	if (n < 6 || p[0] != '/')
+		return false;
+	size_t i = 1;
+	for (; i < n && p[i] != '\r' && p[i] != '\n'; i++)
+		if (p[i] < 0x20 || p[i] > 0x7E)
+			return false;
+	return i >= 5;
+}
+
+enum sm_err sm_smarty_open(struct sm_gcm *g, const uint8_t *apdu, size_t n, bool ignore_checksum,
+			   uint8_t *plain, size_t cap, struct sm_frame *telegram,
+			   struct sm_gcm_info *info, struct sm_diag *diag)
+{
+	size_t pn = 0;
+	struct sm_gcm_info gi;
+	if (info == NULL)
+		info = &gi;
+	enum sm_err rc = sm_gcm_open(g, apdu, n, plain, cap, &pn, info, diag);
+	if (rc != SM_OK)
+		return rc;
+	if (!looks_like_telegram(plain, pn)) {
+		if (info->authenticated)
+			sm_diag_set(diag, "decrypted data (authenticated, frame counter %08X) is not a "
+				    "DSMR telegram", (unsigned)info->frame_counter);
+		else
+			sm_diag_set(diag, "decrypted data is not a DSMR telegram: check Key");
+		return SM_E_NOT_APDU;
+	}
+	/* the '!' at a line start; a '/' at a line start before it is a
+	 * second telegram */
+	size_t bang = 0;
+	for (size_t i = 1; i < pn; i++) {
+		if (plain[i - 1] != '\n')
+			continue;
+		if (plain[i] == '!') {
+			bang = i;
+			break;
+		}
+		if (plain[i] == '/') {
+			sm_diag_set(diag, "decrypted telegram truncated: a new telegram starts at byte %zu", i);
+			return SM_E_TRUNCATED;
+		}
+	}
+	if (bang == 0) {
+		sm_diag_set(diag, "decrypted telegram truncated: no '!' line in %zu bytes", pn);
+		return SM_E_TRUNCATED;
+	}
+	size_t i = bang + 1;
+	unsigned digits = 0;
+	uint16_t crc_rx = 0;
+	while (i < pn && hexval(plain[i]) >= 0) {
+		if (++digits > 4) {
+			sm_diag_set(diag, "decrypted telegram: more than 4 hex digits after '!'");
+			return SM_E_SYNTAX;
+		}
+		crc_rx = (uint16_t)((crc_rx << 4) | (unsigned)hexval(plain[i]));
+		i++;
+	}
+	if (digits == 1 || digits == 2) {
+		sm_diag_set(diag, "decrypted telegram: CRC after '!' has %u hex digit%s (3 or 4 expected)",
+			    digits, digits == 1 ? "" : "s");
+		return SM_E_SYNTAX;
+	}
+	for (size_t k = i; k < pn; k++) {
+		if (plain[k] != '\r' && plain[k] != '\n') {
+			sm_diag_set(diag, "decrypted telegram: unexpected byte 0x%02X after its end",
+				    (unsigned)plain[k]);
+			return SM_E_SYNTAX;
+		}
+	}
+	telegram->p = plain;
+	telegram->n = bang + 1 + digits;
+	telegram->unterminated = false;
+	if (digits == 0) {
+		telegram->check = SM_CHECK_ABSENT;
+		return SM_FRAME;
+	}
+	uint16_t crc = sm_crc16_arc(0, plain, bang + 1);
+	if (crc == crc_rx) {
+		telegram->check = SM_CHECK_OK;
+		return SM_FRAME;
+	}
+	if (info->authenticated) {
+		telegram->check = SM_CHECK_OK;
+		sm_diag_set(diag, "inner CRC mismatch (telegram says %.*s, computed %04X) accepted: the "
+			    "GCM tag authenticated the frame", (int)digits, (const char *)plain + bang + 1,
+			    (unsigned)crc);
+		return SM_FRAME;
+	}
+	if (ignore_checksum) {
+		telegram->check = SM_CHECK_IGNORED;
+		return SM_FRAME;
+	}
+	sm_diag_set(diag, "CRC mismatch in the decrypted telegram (no GCM tag): telegram says %.*s, "
+		    "computed %04X", (int)digits, (const char *)plain + bang + 1, (unsigned)crc);
+	return SM_E_CRC;
+}
+
+enum sm_err sm_dsmr_seal_smarty(struct sm_gcm *g, const uint8_t system_title[8], uint32_t frame_counter,
+				uint8_t sc, const uint8_t *telegram, size_t n, uint8_t *out, size_t cap,
+				size_t *outlen)
+{
+	*outlen = 0;
+	if (n == 0 || telegram[0] != '/')
+		return SM_E_SYNTAX;
+	if (n > SM_DSMR_MAX)
+		return SM_E_FULL;
+	return sm_gcm_seal(g, system_title, frame_counter, sc, telegram, n, out, cap, outlen);
+}

@@ -49,6 +49,7 @@
 #include "frame.h"
 #include "reading.h"
 #include "proto.h"
+#include "gcm.h"
 
 /* The protocol table entry "dsmr" (proto_dsmr.c). */
 extern const struct sm_proto sm_proto_dsmr;
@@ -124,5 +125,83 @@ enum sm_err sm_dsmr_encode(const struct sm_reading_set *s, const char *header, b
  */
 enum sm_err sm_dsmr_restamp(uint8_t *buf, size_t len, size_t cap, size_t *newlen,
 			    int64_t unix_ms, int utc_offset_min, char dst_letter);
+
+/*
+ * Luxembourg Smarty P1: with a Key, the meter sends each telegram inside a
+ * DLMS general-glo-ciphering APDU (gcm.h) directly on the line, nothing
+ * around it: DB 08 <system title> 82 <len 2> <SC> <FC 4> <ciphertext>
+ * [<tag 12>].  The plaintext is an ordinary telegram ('/' .. '!' CRC CR LF).
+ *
+ * Framer (push parser like the plain one, fixed buffer, no allocation):
+ * waits for 0xDB, accepts a header only when it is plausible (system-title
+ * length 8, BER length 1..3 bytes and >= 5, security control 0x20, 0x21,
+ * 0x30 or 0x31) and then collects exactly the bytes the length announces
+ * (sm_gcm_apdu_length).  An implausible header is resynchronised by
+ * scanning the bytes after its 0xDB for the next 0xDB; bytes skipped so
+ * are counted in f.skipped.  feed returns:
+ *   SM_FRAME      *frame is one ciphered APDU (not yet verified: check is
+ *                 ABSENT; sm_smarty_open decrypts and verifies it);
+ *                 *used may be < len: call again with the rest.
+ *   SM_NEED_MORE  all input consumed, no APDU yet.
+ *   SM_E_TOO_LONG a plausible header announced more than SM_SMARTY_MAX
+ *                 bytes; skipped, resynchronising after its 0xDB.
+ * flush (silence or end of input): an APDU whose header was complete but
+ * whose body was cut is dropped (SM_E_TRUNCATED); a partial header is
+ * dropped silently (counted in skipped); SM_NEED_MORE if nothing was
+ * pending.  frame->p points into the framer until its next feed/reset.
+ */
+#define SM_SMARTY_MAX (SM_DSMR_MAX + 32) /* header 13 + SC/FC 5 + tag 12 + telegram */
+
+struct sm_smarty_framer {
+	size_t len;       /* private: bytes in buf */
+	size_t need;      /* private: APDU length once the header is known, else 0 */
+	uint64_t skipped; /* bytes skipped outside APDUs (statistics) */
+	uint8_t buf[SM_SMARTY_MAX];
+};
+
+void sm_smarty_framer_init(struct sm_smarty_framer *f);
+void sm_smarty_framer_reset(struct sm_smarty_framer *f);
+enum sm_err sm_smarty_framer_feed(struct sm_smarty_framer *f, const uint8_t *in, size_t len,
+				  size_t *used, struct sm_frame *frame, struct sm_diag *diag);
+enum sm_err sm_smarty_framer_flush(struct sm_smarty_framer *f, struct sm_diag *diag);
+
+/*
+ * Decrypt one ciphered APDU (as the Smarty framer delivers it) into
+ * plain[0..cap) and frame the telegram inside.  Pure (the gcm context is
+ * the caller's).  Returns SM_FRAME with *telegram pointing into plain
+ * ('/' .. '!' + CRC, as the plain framer delivers it) and *info set, or:
+ *   the codes of sm_gcm_open (SM_E_AUTH: tag mismatch, e.g. a wrong Key
+ *   or AuthKey; SM_E_TRUNCATED, SM_E_SYNTAX, SM_E_FULL);
+ *   SM_E_NOT_APDU  the plaintext is not a DSMR telegram (does not start
+ *                  with a printable "/..." line): "decrypted data is not a
+ *                  DSMR telegram: check Key" (untagged frames: wrong Key);
+ *   SM_E_TRUNCATED the telegram has no '!' line, or a second '/' line;
+ *   SM_E_SYNTAX    1, 2 or more than 4 CRC digits, or bytes after the CRC
+ *                  other than CR/LF;
+ *   SM_E_CRC       wrong inner CRC in a frame without tag (SC 0x20/0x21)
+ *                  and not ignore_checksum.
+ * The inner CRC: right -> check OK; absent -> ABSENT (the decoder decides);
+ * wrong in a frame whose GCM tag authenticated it -> accepted, check OK and
+ * *diag says "inner CRC mismatch ... accepted: the GCM tag authenticated
+ * the frame" (the only case where SM_FRAME comes with a diag text); wrong
+ * in an untagged frame with ignore_checksum -> check IGNORED.  No diag
+ * ever holds key bytes.
+ */
+enum sm_err sm_smarty_open(struct sm_gcm *g, const uint8_t *apdu, size_t n, bool ignore_checksum,
+			   uint8_t *plain, size_t cap, struct sm_frame *telegram,
+			   struct sm_gcm_info *info, struct sm_diag *diag);
+
+/*
+ * Encrypt a telegram the way a Smarty meter sends it (for the simulator and
+ * tests): out receives the exact P1 bytes, the 0xDB APDU with security
+ * control sc (0x30 as Smarty meters send, needs the AuthKey; 0x20/0x21:
+ * no tag) and the shortest BER length (82 xx xx for every real telegram).
+ * The telegram must start with '/' and hold at most SM_DSMR_MAX bytes.
+ * SM_OK (*outlen), SM_E_SYNTAX (not a telegram, unsupported sc), SM_E_FULL,
+ * SM_E_AUTH (0x3x without AuthKey); see sm_gcm_seal.
+ */
+enum sm_err sm_dsmr_seal_smarty(struct sm_gcm *g, const uint8_t system_title[8], uint32_t frame_counter,
+				uint8_t sc, const uint8_t *telegram, size_t n, uint8_t *out, size_t cap,
+				size_t *outlen);
 
 #endif
