@@ -26,7 +26,9 @@
  *  - The string without an OBIS that ends the EVN flat list (the meter
  *    number) becomes a text reading 0-0:96.1.0*255 (COSEM "device ID 1"),
  *    unless the body has its own 0-0:96.1.0: the first such printable
- *    string of 1..32 bytes is taken; other unnamed values are skipped.
+ *    string of 1..32 bytes is taken (also one of 6 bytes that stands last
+ *    in its container, where it cannot be an OBIS with a value); other
+ *    unnamed values are skipped.
  *  - Text: octet-, visible- and utf8-strings whose bytes are printable
  *    ASCII (utf8: valid UTF-8 without control characters) are kept as they
  *    are; other octet-strings become upper-case hex.  A value that is a
@@ -431,7 +433,12 @@ static void add_number(struct dec *d, const struct sm_obis *o, int64_t raw, int 
 	} else {
 		sc = (int8_t)scale;
 	}
-	add_rc(d, sm_set_add_number(d->out, o, r, sc, unit, text, text ? strlen(text) : 0, 0));
+	enum sm_err rc = sm_set_add_number(d->out, o, r, sc, unit, text, text ? strlen(text) : 0, 0);
+	add_rc(d, rc);
+	/* an M-Bus device type names the channel's medium (whole numbers only) */
+	if (rc == SM_OK && obis_is(o, 0, -1, 24, 1, 0) && o->v[SM_OBIS_B] >= 1 &&
+	    o->v[SM_OBIS_B] <= 7 && sc == 0 && r >= 0)
+		d->out->names.media[o->v[SM_OBIS_B]] = sm_medium_from_device_type((unsigned)r);
 }
 
 static void add_dt_text(struct dec *d, const struct sm_obis *o, const struct sm_axdr_datetime *dt,
@@ -469,8 +476,6 @@ static void add_value(struct dec *d, const struct sm_obis *o, const struct sm_ax
 			skip_note(d, o, type == SM_AXDR_BCD ? "invalid BCD" : "uint64 above int64 range");
 			return;
 		}
-		if (obis_is(o, 0, -1, 24, 1, 0) && o->v[SM_OBIS_B] >= 1 && o->v[SM_OBIS_B] <= 7 && v >= 0)
-			d->out->names.media[o->v[SM_OBIS_B]] = sm_medium_from_device_type((unsigned)v);
 		add_number(d, o, v, 0, su, scaler, unit);
 		return;
 	}
@@ -578,9 +583,16 @@ static enum sm_err walk(struct dec *d, struct sm_axdr_it *it)
 	while (!sm_axdr_at_end(it)) {
 		if (is_obis(it)) {
 			struct sm_obis o = obis_at(it);
+			struct sm_axdr_it cand = *it;
 			if ((rc = sm_axdr_next(it)) != SM_OK)
 				return rc;
-			if (sm_axdr_at_end(it) || sm_axdr_is_container(it))
+			if (sm_axdr_at_end(it)) {
+				/* six bytes last in their container: a short meter
+				 * number rather than a code without a value */
+				orphan(d, &cand);
+				continue;
+			}
+			if (sm_axdr_is_container(it))
 				continue; /* no scalar value: walk on */
 			struct sm_axdr_it val = *it;
 			if ((rc = sm_axdr_next(it)) != SM_OK)

@@ -1239,6 +1239,27 @@ static void test_orphan_id(void **state)
 	assert_text(s, find(s, 0, 0, 96, 1, 0), "METER-7");
 	assert_string_equal(s->r[0].name, "obis_0_0_96_1_0");
 	free(a);
+	/* a six-character meter number last in the list is no OBIS */
+	a = apdu_new(NULL);
+	sm_axdr_put_struct(&a->w, 4);
+	put_obis(&a->w, 1, 0, 1, 8, 0, 255);
+	sm_axdr_put_u32(&a->w, 1);
+	put_su(&a->w, 0, 30);
+	sm_axdr_put_string(&a->w, SM_AXDR_OCTETS, "123456", 6);
+	assert_int_equal(apdu_decode(a, s, NULL), SM_READINGS);
+	assert_int_equal(s->n, 2);
+	assert_text(s, find(s, 0, 0, 96, 1, 0), "123456");
+	/* and our flat encoder gives it back the same way */
+	uint8_t buf[128];
+	size_t n;
+	struct sm_reading_set *t = new_set();
+	assert_int_equal(sm_dlms_encode(s, SM_DLMS_FLAT, 1, 0, buf, sizeof buf, &n), SM_OK);
+	assert_memory_equal(buf + n - 8, "\x09\x06" "123456", 8);
+	assert_int_equal(decode_exact(buf, n, t, NULL), SM_READINGS);
+	assert_int_equal(t->n, 2);
+	assert_text(t, find(t, 0, 0, 96, 1, 0), "123456");
+	free(t);
+	free(a);
 	free(s);
 }
 
