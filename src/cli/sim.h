@@ -4,7 +4,7 @@
  * stop signal.  Only the simulate command uses this (one thread).
  *
  * simulate.c parses the command line into struct sim_opts and hands it to
- * the protocol's simulator (sim_dsmr.c, sim_iec.c), which loads its
+ * the protocol's simulator (sim_dsmr.c, sim_iec.c, sim_dlms.c), which loads its
  * fixtures (usage errors before any pty exists), opens the pty with
  * sim_pty_open, serves until a signal or --count, and closes it again.
  * Diagnostics go to stderr through sm_cli_log.
@@ -42,11 +42,31 @@ struct sim_opts {
 	bool pace;           /* --pace: send at the line's real character rate */
 	size_t nmeters;      /* --meter entries */
 	struct sim_meter_arg meters[SIM_MAX_METERS];
+	/* encryption: dlms, and dsmr (Luxembourg Smarty frames).  The keys are
+	 * wiped by simulate.c when the simulator returns. */
+	bool has_key;        /* --key or --key-file */
+	uint8_t key[16];
+	bool has_auth_key;   /* --auth-key */
+	uint8_t auth_key[16];
+	uint8_t security;    /* --security: 0x20, 0x21, 0x30 or 0x31; 0 = the default
+				(0x30 with --auth-key, else 0x20) */
+	/* dlms */
+	char framing;        /* --framing: 'm' M-Bus (default), 'h' HDLC, 'r' raw */
+	bool framing_set;
+	char layout;         /* --layout: 'f' flat (EVN/Sagemcom, default), 's' structs (Kaifa) */
 };
 
 /* Exit status of a simulator: SM_EXIT_OK, SM_EXIT_NONE or SM_EXIT_USAGE. */
 int sim_dsmr(const struct sim_opts *o);
 int sim_iec(const struct sim_opts *o);
+int sim_dlms(const struct sim_opts *o);
+
+/* The security control a simulator seals with (o->security or its default). */
+uint8_t sim_security(const struct sim_opts *o);
+
+/* The speed the reader set on its end of the pty (Linux answers TCGETS on
+ * a master for the slave), 0 if unknown. */
+int sim_reader_baud(int master);
 
 /* ---- the pseudo-terminal ---- */
 struct sim_pty {

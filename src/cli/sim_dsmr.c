@@ -1,6 +1,10 @@
 /*
  * sim_dsmr.c - a simulated DSMR P1 meter: the fixture's telegrams (restamped,
- * new CRC) or a built-in DSMR 5 meter, pushed every period.
+ * new CRC) or a built-in DSMR 5 meter, pushed every period.  With a key it
+ * is a Luxembourg Smarty meter: every telegram goes out inside a DLMS
+ * general-glo-ciphering APDU (sm_dsmr_seal_smarty), with a frame counter
+ * that grows by one per frame; a fixture of Smarty frames is decrypted
+ * with that key first (its telegrams are then restamped and sealed anew).
  */
 #include <math.h>
 #include <stdlib.h>
@@ -8,6 +12,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "dsmr.h"
+#include "gcm.h"
 #include "sim.h"
 
 #define SIM_MAX_FRAMES 64
@@ -55,6 +60,63 @@ static size_t split_dsmr(const unsigned char *in, size_t n, struct frame *frames
 			}
 		}
 	}
+	free(f);
+	return count;
+}
+
+/* Decrypt a fixture of Smarty frames into its telegrams (the key must be
+ * the fixture's).  *title gets the first frame's system title, *fc its
+ * frame counter.  Returns the number of telegrams, 0 after logging why. */
+static size_t split_smarty(const unsigned char *in, size_t n, struct sm_gcm *g, const char *path,
+			   struct frame *frames, size_t max, uint8_t title[8], uint32_t *fc)
+{
+	struct sm_smarty_framer *f = malloc(sizeof *f);
+	uint8_t *plain = malloc(SM_SMARTY_MAX);
+	size_t count = 0, off = 0, seen = 0;
+	enum sm_err last = SM_OK;
+	if (f == NULL || plain == NULL)
+		goto out;
+	sm_smarty_framer_init(f);
+	while (off < n && count < max) {
+		struct sm_frame fr, tg;
+		struct sm_diag diag;
+		struct sm_gcm_info info;
+		size_t used = 0;
+		enum sm_err rc = sm_smarty_framer_feed(f, in + off, n - off, &used, &fr, &diag);
+		off += used;
+		if (rc != SM_FRAME) {
+			if (rc == SM_NEED_MORE)
+				break;
+			continue;
+		}
+		seen++;
+		rc = sm_smarty_open(g, fr.p, fr.n, true, plain, SM_SMARTY_MAX, &tg, &info, &diag);
+		if (rc != SM_FRAME) {
+			last = rc;
+			continue;
+		}
+		if (count == 0) {
+			memcpy(title, info.system_title, 8);
+			*fc = info.frame_counter;
+		}
+		size_t cap = tg.n + 64;
+		frames[count].p = malloc(cap);
+		if (frames[count].p == NULL)
+			break;
+		memcpy(frames[count].p, tg.p, tg.n);
+		frames[count].n = tg.n;
+		frames[count].cap = cap;
+		count++;
+	}
+	if (count == 0 && seen > 0)
+		sm_cli_log(SM_LOG_ERROR, "%s: %zu Smarty frame(s), none decrypts with this key (%s): check --key and --auth-key",
+			   path, seen, sm_strerror(last));
+	else if (count == 0)
+		sm_cli_log(SM_LOG_ERROR, "%s: no DSMR telegram and no Smarty frame found", path);
+out:
+	if (plain != NULL)
+		sm_wipe(plain, SM_SMARTY_MAX);
+	free(plain);
 	free(f);
 	return count;
 }
@@ -163,8 +225,22 @@ int sim_dsmr(const struct sim_opts *o)
 	size_t filelen = 0;
 	char err[512];
 	struct sim_pty pty;
+	struct sm_gcm *g = NULL;
+	/* Smarty frames: the fixture's system title and counter, or ours. */
+	uint8_t title[8] = { 'S', 'A', 'G', 'Y', 0x00, 0x00, 0x00, 0x01 };
+	uint32_t fc = 1;
+	uint8_t sc = sim_security(o);
+	uint8_t *sealed = NULL;
 
 	memset(frames, 0, sizeof frames);
+	if (o->has_key) {
+		sealed = malloc(SM_SMARTY_MAX + 128);
+		if (sealed == NULL || sm_gcm_new(o->key, o->has_auth_key ? o->auth_key : NULL, &g) != SM_OK) {
+			sm_cli_log(SM_LOG_ERROR, "out of memory");
+			status = SM_EXIT_NONE;
+			goto out;
+		}
+	}
 	if (o->verbatim && o->fixture == NULL) {
 		sm_cli_log(SM_LOG_ERROR, "simulate: --verbatim needs --fixture");
 		return SM_EXIT_USAGE;
@@ -182,7 +258,12 @@ int sim_dsmr(const struct sim_opts *o)
 			nframes = 1;
 		} else {
 			nframes = split_dsmr(file, filelen, frames, SIM_MAX_FRAMES);
-			if (nframes == 0) {
+			if (nframes == 0 && g != NULL && filelen > 0 && file[0] == 0xDB) {
+				nframes = split_smarty(file, filelen, g, o->fixture, frames, SIM_MAX_FRAMES, title, &fc);
+				if (nframes == 0)
+					goto out;
+				fc++;
+			} else if (nframes == 0) {
 				sm_cli_log(SM_LOG_ERROR, "%s: no DSMR telegram found", o->fixture);
 				goto out;
 			}
@@ -193,8 +274,11 @@ int sim_dsmr(const struct sim_opts *o)
 		status = SM_EXIT_NONE;
 		goto out;
 	}
-	sm_cli_log(SM_LOG_INFO, "simulating a %s meter on %s%s%s%s, a frame every %g s", o->proto, pty.pts,
-		   o->link ? " (link " : "", o->link ? o->link : "", o->link ? ")" : "", o->period);
+	sm_cli_log(SM_LOG_INFO, "simulating a %s meter%s on %s%s%s%s, a frame every %g s", o->proto,
+		   g == NULL || o->verbatim ? ""
+		   : sc & 0x10       ? " (Luxembourg Smarty frames, encrypted and authenticated)"
+				     : " (Luxembourg Smarty frames, encrypted)",
+		   pty.pts, o->link ? " (link " : "", o->link ? o->link : "", o->link ? ")" : "", o->period);
 
 	struct model md;
 	memset(&md, 0, sizeof md);
@@ -235,7 +319,17 @@ int sim_dsmr(const struct sim_opts *o)
 					buf[len++] = '\r';
 					buf[len++] = '\n';
 				}
-				sim_write(pty.master, buf, len);
+				if (g != NULL) {
+					size_t slen = 0;
+					enum sm_err e = sm_dsmr_seal_smarty(g, title, fc++, sc, buf, len, sealed,
+									    SM_SMARTY_MAX + 128, &slen);
+					if (e == SM_OK)
+						sim_write(pty.master, sealed, slen);
+					else
+						sm_cli_log(SM_LOG_ERROR, "cannot seal a Smarty frame: %s", sm_strerror(e));
+				} else {
+					sim_write(pty.master, buf, len);
+				}
 			}
 			/* Drain what a half-duplex reader might send (nothing for push
 			 * meters) so the pty never fills in that direction. */
@@ -257,5 +351,7 @@ out:
 	for (size_t i = 0; i < nframes; i++)
 		free(frames[i].p);
 	free(file);
+	free(sealed);
+	sm_gcm_free(g);
 	return status;
 }

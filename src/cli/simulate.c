@@ -1,6 +1,7 @@
 /*
  * simulate.c - `smartmeter simulate`: the command line and the
- * pseudo-terminal; the meters themselves are in sim_dsmr.c and sim_iec.c.
+ * pseudo-terminal; the meters themselves are in sim_dsmr.c, sim_iec.c and
+ * sim_dlms.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -9,12 +10,14 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 #include "cli.h"
+#include "gcm.h"
 #include "proto.h"
 #include "sim.h"
 
@@ -25,13 +28,24 @@ static void simulate_help(FILE *f)
 	      "       smartmeter simulate -p iec62056-21 [--fixture FILE] [--mode A|B|C|D] [--address ADDR]\n"
 	      "                           [--meter ADDR[=FILE]]... [--baudrate BAUD] [--echo] [--pace]\n"
 	      "                           [--link PATH] [--period SECONDS] [--count N] [--verbatim]\n"
+	      "       smartmeter simulate -p dlms [--key HEX|--key-file PATH] [--auth-key HEX]\n"
+	      "                           [--security 20|21|30|31] [--framing mbus|hdlc|raw]\n"
+	      "                           [--layout flat|structs] [--fixture FILE] [--link PATH]\n"
+	      "                           [--period SECONDS] [--count N] [--verbatim]\n"
+	      "       smartmeter simulate -p dsmr --key HEX|--key-file PATH [--auth-key HEX]\n"
+	      "                           [--security 20|21|30|31] [...]\n"
 	      "Behave like a meter on a pseudo-terminal: push protocols send a frame every period;\n"
 	      "an IEC 62056-21 meter in mode A, B or C answers sign-on requests.\n\n"
-	      "  -p, --protocol NAME     dsmr or iec62056-21\n"
+	      "  -p, --protocol NAME     dsmr, iec62056-21 or dlms\n"
 	      "      --fixture FILE      dsmr: telegrams to send in turn (default: a built-in DSMR 5\n"
 	      "                          meter whose counters advance with a plausible load);\n"
 	      "                          iec62056-21: a readout whose identification and data lines\n"
-	      "                          are served (default: a built-in meter)\n"
+	      "                          are served (default: a built-in meter);\n"
+	      "                          dlms: frames in hex, one a line (as captured: M-Bus, HDLC\n"
+	      "                          or raw APDUs), or raw bytes; their APDUs are sent with the\n"
+	      "                          current time (needs --key for encrypted ones, else they go\n"
+	      "                          out as they are) in the --framing given (default: the\n"
+	      "                          fixture's); default: a built-in Austrian-style meter\n"
 	      "      --link PATH         symlink to the pseudo-terminal (replaced if it is a symlink)\n"
 	      "      --period SECONDS    time between frames of a push meter (default 1; fractions\n"
 	      "                          allowed)\n"
@@ -40,7 +54,8 @@ static void simulate_help(FILE *f)
 	      "      --verbatim          dsmr: send the fixture file byte for byte as one frame (by\n"
 	      "                          default each telegram gets the current time (0-0:1.0.0) and\n"
 	      "                          a new CRC); iec62056-21: serve the fixture's data message as\n"
-	      "                          captured (by default it is encoded anew with a correct BCC)\n"
+	      "                          captured (by default it is encoded anew with a correct BCC);\n"
+	      "                          dlms: send the fixture's bytes as they are\n"
 	      "IEC 62056-21:\n"
 	      "      --mode MODE         A (readout at 300 Bd), B (switch without ACK), C (ACK and\n"
 	      "                          switch; the default) or D (push every period)\n"
@@ -55,13 +70,31 @@ static void simulate_help(FILE *f)
 	      "                          head does\n"
 	      "      --pace              send at the line's real character rate (10 bits a character:\n"
 	      "                          a readout at 300 Bd takes seconds), not all at once\n"
+	      "dlms, and dsmr as a Luxembourg Smarty meter:\n"
+	      "      --key HEX           encrypt with this AES-128 key (32 hex digits): DLMS\n"
+	      "                          general-glo-ciphering; dsmr: Smarty frames (the telegram\n"
+	      "                          inside a 0xDB APDU); dlms without a key: plain APDUs\n"
+	      "      --key-file PATH     the key from a file (as KeyFile)\n"
+	      "      --auth-key HEX      authentication key: frames carry a GCM tag (security 0x30)\n"
+	      "      --security SC       security control: 20 or 21 (encrypted, no tag; the default\n"
+	      "                          without --auth-key), 30 or 31 (encrypted and\n"
+	      "                          authenticated; the default with --auth-key)\n"
+	      "dlms:\n"
+	      "      --framing FRAMING   mbus (default: M-Bus long frames 53 FF, segments of 245\n"
+	      "                          bytes, as Austrian meters send them), hdlc (HDLC UI frames\n"
+	      "                          with LLC header, segments of 200 bytes) or raw (APDUs\n"
+	      "                          back to back)\n"
+	      "      --layout LAYOUT     the built-in meter's body: flat (EVN/Sagemcom: OBIS, value,\n"
+	      "                          scaler and unit in one structure; the default) or structs\n"
+	      "                          (Kaifa: a structure per reading)\n"
 	      "  -h, --help              this text\n"
 	      "The pseudo-terminal's path is printed on stderr (\"I! ... on /dev/pts/N\").\n"
 	      "IEC 62056-21 meters log the speed the reader set for each step, e.g.\n"
 	      "  I! meter \"42\": sign-on at 300 Bd\n"
 	      "  I! meter \"42\": readout at 9600 Bd, 316 bytes\n"
 	      "and stay silent when it is wrong (a sign-on not at 300 Bd, a readout not at the\n"
-	      "agreed speed).  See smartmeter(1).\n",
+	      "agreed speed).  A dlms meter logs the speed the reader set whenever it changes\n"
+	      "(\"I! the reader's line is at 2400 Bd\").  See smartmeter(1).\n",
 	      f);
 }
 
@@ -169,6 +202,62 @@ enum sim_wake sim_wait(struct sim_pty *p, int64_t until_ms, bool input)
 	}
 }
 
+int sim_reader_baud(int master)
+{
+	static const struct {
+		speed_t code;
+		int baud;
+	} speeds[] = {
+		{ B300, 300 },       { B600, 600 },       { B1200, 1200 },     { B2400, 2400 },
+		{ B4800, 4800 },     { B9600, 9600 },     { B19200, 19200 },   { B38400, 38400 },
+		{ B57600, 57600 },   { B115200, 115200 }, { B230400, 230400 }, { B460800, 460800 },
+		{ B921600, 921600 },
+	};
+	struct termios t;
+	if (tcgetattr(master, &t) != 0)
+		return 0;
+	speed_t sp = cfgetispeed(&t);
+	if (sp == B0)
+		sp = cfgetospeed(&t);
+	for (size_t i = 0; i < sizeof speeds / sizeof speeds[0]; i++)
+		if (speeds[i].code == sp)
+			return speeds[i].baud;
+	return 0;
+}
+
+uint8_t sim_security(const struct sim_opts *o)
+{
+	if (o->security != 0)
+		return o->security;
+	return o->has_auth_key ? 0x30 : 0x20;
+}
+
+/* --key, --key-file, --auth-key: checked as the meter options are (the
+ * messages never hold key material).  0, or -1 after logging why. */
+static int key_opt(const char *flag, const char *arg, uint8_t out[SM_KEY_LEN])
+{
+	struct sm_config c;
+	struct sm_meter_cfg *m;
+	char err[512];
+	int rc = -1;
+	sm_config_init(&c);
+	if (sm_config_add_meter(&c, "simulated", &m, err, sizeof err) == SM_OK &&
+	    sm_meter_set_flag(m, flag, arg, err, sizeof err) == SM_OK) {
+		memcpy(out, strcmp(flag, "auth-key") == 0 ? m->auth_key : m->key, SM_KEY_LEN);
+		for (const char *w = m->warnings; w != NULL && *w != '\0';) {
+			const char *nl = strchr(w, '\n');
+			size_t n = nl != NULL ? (size_t)(nl - w) : strlen(w);
+			sm_cli_log(SM_LOG_WARNING, "%.*s", (int)n, w);
+			w += n + (nl != NULL);
+		}
+		rc = 0;
+	} else {
+		sm_cli_log(SM_LOG_ERROR, "%s", err);
+	}
+	sm_config_free(&c);
+	return rc;
+}
+
 size_t sim_write(int fd, const uint8_t *p, size_t n)
 {
 	size_t done = 0;
@@ -222,19 +311,28 @@ int sm_cmd_simulate(int argc, char **argv)
 		{ "baudrate", required_argument, NULL, 'b' },
 		{ "echo", no_argument, NULL, 'e' },
 		{ "pace", no_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'K' },
+		{ "key-file", required_argument, NULL, 'k' },
+		{ "auth-key", required_argument, NULL, 'A' },
+		{ "security", required_argument, NULL, 's' },
+		{ "framing", required_argument, NULL, 'f' },
+		{ "layout", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	/* Every way out wipes o (it may hold keys). */
 	struct sim_opts o;
-	const char *proto_name = NULL;
-	bool iec_opt = false;
-	int c;
+	const char *proto_name = NULL, *key_flag = "";
+	bool iec_opt = false, key_opt_used = false, dlms_opt = false;
+	int c, status = SM_EXIT_USAGE;
 	char *end;
 
 	memset(&o, 0, sizeof o);
 	o.period = 1.0;
 	o.count = -1;
 	o.mode = 'C';
+	o.framing = 'm';
+	o.layout = 'f';
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -252,7 +350,7 @@ int sm_cmd_simulate(int argc, char **argv)
 			o.period = strtod(optarg, &end);
 			if (errno || *end || !(o.period > 0.0) || o.period > 86400.0) {
 				sm_cli_log(SM_LOG_ERROR, "--period: expected seconds > 0, got \"%s\"", optarg);
-				return SM_EXIT_USAGE;
+				goto out;
 			}
 			o.period_set = true;
 			break;
@@ -261,7 +359,7 @@ int sm_cmd_simulate(int argc, char **argv)
 			o.count = strtoll(optarg, &end, 10);
 			if (errno || *end || o.count < 1) {
 				sm_cli_log(SM_LOG_ERROR, "--count: expected a whole number >= 1, got \"%s\"", optarg);
-				return SM_EXIT_USAGE;
+				goto out;
 			}
 			break;
 		case 'v':
@@ -270,7 +368,7 @@ int sm_cmd_simulate(int argc, char **argv)
 		case 'm':
 			if (strlen(optarg) != 1 || strchr("ABCDabcd", optarg[0]) == NULL) {
 				sm_cli_log(SM_LOG_ERROR, "--mode: expected A, B, C or D, got \"%s\"", optarg);
-				return SM_EXIT_USAGE;
+				goto out;
 			}
 			o.mode = (char)(optarg[0] & ~0x20);
 			iec_opt = true;
@@ -281,7 +379,7 @@ int sm_cmd_simulate(int argc, char **argv)
 				sm_cli_log(SM_LOG_ERROR,
 					   "--address: expected 1 to 32 characters of 0-9, A-Z, a-z or blank, got \"%s\"",
 					   optarg);
-				return SM_EXIT_USAGE;
+				goto out;
 			}
 			o.address = optarg;
 			iec_opt = true;
@@ -290,14 +388,14 @@ int sm_cmd_simulate(int argc, char **argv)
 		case 'M':
 			if (o.nmeters >= SIM_MAX_METERS) {
 				sm_cli_log(SM_LOG_ERROR, "--meter: at most %d meters", SIM_MAX_METERS);
-				return SM_EXIT_USAGE;
+				goto out;
 			}
 			if (!parse_meter(optarg, &o.meters[o.nmeters])) {
 				sm_cli_log(SM_LOG_ERROR,
 					   "--meter: expected ADDR or ADDR=FILE, ADDR up to 32 characters of 0-9, A-Z, "
 					   "a-z or blank, got \"%s\"",
 					   optarg);
-				return SM_EXIT_USAGE;
+				goto out;
 			}
 			o.nmeters++;
 			iec_opt = true;
@@ -310,7 +408,7 @@ int sm_cmd_simulate(int argc, char **argv)
 				sm_cli_log(SM_LOG_ERROR,
 					   "--baudrate: expected one of 300, 600, 1200, 2400, 4800, 9600, 19200, got \"%s\"",
 					   optarg);
-				return SM_EXIT_USAGE;
+				goto out;
 			}
 			iec_opt = true;
 			break;
@@ -322,34 +420,125 @@ int sm_cmd_simulate(int argc, char **argv)
 			o.pace = true;
 			iec_opt = true;
 			break;
+		case 'K':
+		case 'k':
+			if (o.has_key) {
+				const char *self = c == 'K' ? "key" : "key-file";
+				if (strcmp(self, key_flag) == 0)
+					sm_cli_log(SM_LOG_ERROR, "--%s: given more than once", self);
+				else
+					sm_cli_log(SM_LOG_ERROR,
+						   "--%s: --%s is given as well: give the key either with --key or "
+						   "with --key-file, not both",
+						   self, key_flag);
+				goto out;
+			}
+			key_flag = c == 'K' ? "key" : "key-file";
+			if (key_opt(c == 'K' ? "key" : "key-file", optarg, o.key) != 0)
+				goto out;
+			o.has_key = true;
+			key_opt_used = true;
+			break;
+		case 'A':
+			if (key_opt("auth-key", optarg, o.auth_key) != 0)
+				goto out;
+			o.has_auth_key = true;
+			key_opt_used = true;
+			break;
+		case 's':
+			errno = 0;
+			{
+				unsigned long sc = strtoul(optarg, &end, 16);
+				if (errno || *end || end == optarg ||
+				    (sc != 0x20 && sc != 0x21 && sc != 0x30 && sc != 0x31)) {
+					sm_cli_log(SM_LOG_ERROR, "--security: expected 20, 21, 30 or 31 (hex), got \"%s\"",
+						   optarg);
+					goto out;
+				}
+				o.security = (uint8_t)sc;
+			}
+			key_opt_used = true;
+			break;
+		case 'f':
+			if (strcasecmp(optarg, "mbus") == 0) {
+				o.framing = 'm';
+			} else if (strcasecmp(optarg, "hdlc") == 0) {
+				o.framing = 'h';
+			} else if (strcasecmp(optarg, "raw") == 0) {
+				o.framing = 'r';
+			} else {
+				sm_cli_log(SM_LOG_ERROR, "--framing: expected mbus, hdlc or raw, got \"%s\"", optarg);
+				goto out;
+			}
+			o.framing_set = true;
+			dlms_opt = true;
+			break;
+		case 'L':
+			if (strcasecmp(optarg, "flat") == 0) {
+				o.layout = 'f';
+			} else if (strcasecmp(optarg, "structs") == 0) {
+				o.layout = 's';
+			} else {
+				sm_cli_log(SM_LOG_ERROR, "--layout: expected flat or structs, got \"%s\"", optarg);
+				goto out;
+			}
+			dlms_opt = true;
+			break;
 		case 'h':
 			simulate_help(stdout);
-			return SM_EXIT_OK;
+			status = SM_EXIT_OK;
+			goto out;
 		default:
 			simulate_help(stderr);
-			return SM_EXIT_USAGE;
+			goto out;
 		}
 	}
 	if (optind < argc) {
 		sm_cli_log(SM_LOG_ERROR, "simulate: unexpected argument \"%s\"", argv[optind]);
-		return SM_EXIT_USAGE;
+		goto out;
 	}
+	/* dlms is simulated whether or not this build reads it. */
 	const struct sm_proto *proto = sm_proto_find(proto_name);
-	if (proto == NULL) {
-		sm_cli_log(SM_LOG_ERROR, "simulate needs -p PROTOCOL (one of: %s)", sm_proto_names());
-		return SM_EXIT_USAGE;
+	if (proto != NULL)
+		o.proto = proto->name;
+	else if (proto_name != NULL && strcasecmp(proto_name, "dlms") == 0)
+		o.proto = "dlms";
+	if (o.proto == NULL) {
+		sm_cli_log(SM_LOG_ERROR, "simulate needs -p PROTOCOL (one of: %s%s)", sm_proto_names(),
+			   sm_proto_find("dlms") == NULL ? ", dlms" : "");
+		goto out;
 	}
-	o.proto = proto->name;
-	if (strcmp(proto->name, "dsmr") == 0) {
-		if (iec_opt) {
-			sm_cli_log(SM_LOG_ERROR,
-				   "simulate: --mode, --address, --meter, --baudrate, --echo and --pace are for -p iec62056-21");
-			return SM_EXIT_USAGE;
-		}
-		return sim_dsmr(&o);
+	bool is_dsmr = strcmp(o.proto, "dsmr") == 0, is_dlms = strcmp(o.proto, "dlms") == 0;
+	if (iec_opt && strcmp(o.proto, "iec62056-21") != 0) {
+		sm_cli_log(SM_LOG_ERROR,
+			   "simulate: --mode, --address, --meter, --baudrate, --echo and --pace are for -p iec62056-21");
+		goto out;
 	}
-	if (strcmp(proto->name, "iec62056-21") == 0)
-		return sim_iec(&o);
-	sm_cli_log(SM_LOG_ERROR, "simulate: protocol %s cannot be simulated by this build", proto->name);
-	return SM_EXIT_USAGE;
+	if (key_opt_used && !is_dsmr && !is_dlms) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: --key, --key-file, --auth-key and --security are for -p dlms and -p dsmr");
+		goto out;
+	}
+	if (dlms_opt && !is_dlms) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: --framing and --layout are for -p dlms");
+		goto out;
+	}
+	if (key_opt_used && !o.has_key) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: --auth-key and --security need --key or --key-file");
+		goto out;
+	}
+	if ((o.security & 0x10) && !o.has_auth_key) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: --security %02x (authenticated) needs --auth-key", o.security);
+		goto out;
+	}
+	if (is_dsmr)
+		status = sim_dsmr(&o);
+	else if (strcmp(o.proto, "iec62056-21") == 0)
+		status = sim_iec(&o);
+	else if (is_dlms)
+		status = sim_dlms(&o);
+	else
+		sm_cli_log(SM_LOG_ERROR, "simulate: protocol %s cannot be simulated by this build", o.proto);
+out:
+	sm_wipe(&o, sizeof o);
+	return status;
 }

@@ -318,6 +318,86 @@ if have_iec:
                 sim.stop()
 
 
+# ---- the encrypted and DLMS examples: checked, then run against the simulator ----
+have_key = "key" in meter_flags
+have_dlms = run([SMARTMETER, "read", "--check", "-p", "dlms", "-d", "/dev/null"])[0] == 0
+KEY_EXAMPLES = (
+    # (file, meter, pattern of --check, needs dlms, simulator arguments, a reading to wait for)
+    ("dlms-austria-mbus.conf", "evn", r'meter "evn": protocol dlms on \S+ \(2400 8E1\)', True,
+     ["-p", "dlms", "--key-file", "KEYFILE"], "energy_import"),
+    ("dlms-nordic-hdlc.conf", "han", r'meter "han": protocol dlms on \S+ \(2400 8N1\)', True,
+     ["-p", "dlms", "--framing", "hdlc"], "energy_import"),
+    ("dsmr-smarty.conf", "smarty", r'meter "smarty": protocol dsmr on \S+ \(115200 8N1\)', False,
+     ["-p", "dsmr", "--key", "KEY", "--auth-key", "AUTHKEY"], "energy_import_t1"),
+)
+if not have_key:
+    print("note: --key is not in this build: the encrypted examples are not checked", flush=True)
+elif not have_dlms:
+    print("note: Protocol \"dlms\" is not in this build: its examples are not checked", flush=True)
+example_key = os.path.join(d, "example.key")
+with open(example_key, "w", encoding="utf-8") as f:
+    f.write("0F1E2D3C4B5A69788796A5B4C3D2E1F0\n")
+os.chmod(example_key, 0o600)
+
+
+def key_example(name, link=None, interval=None):
+    """An example with its KeyFile pointed at a private key file (and its
+    Device at link, its Interval set, when given)."""
+    text = read_text(os.path.join(contrib, name))
+    text = re.sub(r'^(\s*KeyFile\s+)"[^"]*"', lambda m: '%s"%s"' % (m.group(1), example_key), text, flags=re.M)
+    if link is not None:
+        text = re.sub(r'^(\s*Device\s+)"[^"]*"', lambda m: '%s"%s"' % (m.group(1), link), text, flags=re.M)
+    if interval is not None:
+        text = re.sub(r"^(\s*Interval\s+)[0-9.]+", r"\g<1>" + interval, text, flags=re.M)
+    return text
+
+
+for name, meter, pat, dlms, simargs, want in KEY_EXAMPLES if have_key else ():
+    if dlms and not have_dlms:
+        continue
+    text = key_example(name)
+    path = os.path.join(d, "chk-" + name)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    code, out, err = run([SMARTMETER, "read", "--check", "-c", path])
+    check(code == 0 and re.search(pat, out) and "configuration OK: 1 meter(s)" in out and "W! " not in err,
+          "contrib/%s: --check: %s, no warning (%s) %s" % (name, pat, code, err.strip()[:200]))
+    alt = os.path.join(d, "all-" + name)
+    with open(alt, "w", encoding="utf-8") as f:
+        f.write(uncomment_meters(text))
+    check_config(alt, "contrib/%s with every commented meter and option switched on" % name)
+    # the same meter, simulated: the simulator gets the example's keys
+    keys = dict(re.findall(r'^\s*(Key|AuthKey)\s+"([0-9A-Fa-f]{32})"', read_text(os.path.join(contrib, name)), re.M))
+    args = [{"KEYFILE": example_key, "KEY": keys.get("Key"), "AUTHKEY": keys.get("AuthKey")}.get(a, a)
+            for a in simargs]
+    if None in args:
+        check(False, "contrib/%s has the Key and AuthKey its simulator needs" % name)
+        continue
+    link = os.path.join(d, "key-" + name)
+    sim = None
+    try:
+        sim = Proc([SMARTMETER, "simulate", "--link", link, "--period", "0.2"] + args)
+        if not wait_for(lambda: os.path.islink(link), 5.0):
+            raise RuntimeError("simulator did not create %s" % link)
+        path = os.path.join(d, "run-" + name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(key_example(name, link, "0"))
+        rd = Proc([SMARTMETER, "read", "-c", path])
+        ok = rd.wait_lines(lambda p: want in iec_names(p, meter), 15)
+        code, _ = rd.stop(signal.SIGTERM)
+        check(ok and code == 0, "contrib/%s read from a simulated meter: %s of %s %s"
+              % (name, want, meter, [l for l in rd.err if l.startswith("E! ")][:2]))
+        check_json_lines([l for l in rd.out if l], "read of contrib/%s" % name)
+        secrets = [k.lower() for k in keys.values()] + ["0f1e2d3c4b5a69788796a5b4c3d2e1f0"]
+        check(not [l for l in rd.err + sim.err if any(k in l.lower() for k in secrets)],
+              "contrib/%s: no key on stderr" % name)
+    except RuntimeError as e:
+        check(False, "simulated meter for %s: %s" % (name, e))
+    finally:
+        if sim is not None:
+            sim.stop()
+
+
 # ---- the man pages ----
 def man_text(name):
     """A man page's source with font escapes removed and \\- turned into -."""
