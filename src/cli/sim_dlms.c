@@ -206,12 +206,12 @@ static bool keep_apdu(struct dlms_sim *d, const uint8_t *p, size_t n)
 			if (rc == SM_OK && (pn == 0 || d->plain[0] != 0x0F))
 				rc = SM_E_NOT_APDU;
 			if (rc != SM_OK) {
-				sm_cli_log(SM_LOG_ERROR,
-					   "fixture APDU %zu (frame counter %u) does not open with this key: %s: "
-					   "check --key%s",
-					   d->napdus + 1, (unsigned)info.frame_counter,
-					   diag.msg[0] ? diag.msg : sm_strerror(rc),
-					   rc == SM_E_AUTH ? " and --auth-key" : "");
+				const char *why = rc == SM_E_NOT_APDU ? "the decrypted data is not a DLMS APDU: check --key"
+						  : rc == SM_E_AUTH   ? "authentication failed: check --key and --auth-key"
+						  : diag.msg[0]       ? diag.msg
+								      : sm_strerror(rc);
+				sm_cli_log(SM_LOG_ERROR, "%s: APDU %zu (frame counter %u) does not open with this key: %s",
+					   d->o->fixture, d->napdus + 1, (unsigned)info.frame_counter, why);
 				free(a->cipher);
 				a->cipher = NULL;
 				return false;
