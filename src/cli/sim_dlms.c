@@ -508,9 +508,10 @@ int sim_dlms(const struct sim_opts *o)
 	else
 		sm_cli_log(SM_LOG_INFO, "simulating a dlms meter (%s, %s) on %s%s%s%s, a frame every %g s",
 			   framing_name(framing),
-			   d->g == NULL ? "plain"
-			   : sc & 0x10  ? "encrypted and authenticated"
-					: "encrypted",
+			   d->napdus > 0 && d->apdus[0].plain == NULL ? "encrypted APDUs as captured"
+			   : d->g == NULL                             ? "plain"
+			   : (d->napdus > 0 ? d->apdus[0].sc : sc) & 0x10 ? "encrypted and authenticated"
+									  : "encrypted",
 			   pty.pts, o->link ? " (link " : "", o->link ? o->link : "", o->link ? ")" : "", o->period);
 
 	int64_t period_ms = (int64_t)llround(o->period * 1000.0);
