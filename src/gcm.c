@@ -23,6 +23,7 @@
 
 struct sm_gcm {
 	EVP_CIPHER_CTX *ctx;
+	int keyed;        /* 0: not keyed; 1: keyed to decrypt; 2: to encrypt */
 	bool has_auth_key;
 	uint8_t key[SM_KEY_LEN];
 	uint8_t auth_key[SM_KEY_LEN];
@@ -140,9 +141,15 @@ static bool ctx_start(struct sm_gcm *g, const uint8_t st[ST_LEN], const uint8_t 
 	uint8_t iv[12];
 	memcpy(iv, st, ST_LEN);
 	memcpy(iv + ST_LEN, fc, 4);
-	return EVP_CipherInit_ex(g->ctx, EVP_aes_128_gcm(), NULL, NULL, NULL, enc) == 1 &&
-	       EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_IVLEN, (int)sizeof(iv), NULL) == 1 &&
-	       EVP_CipherInit_ex(g->ctx, NULL, NULL, g->key, iv, enc) == 1;
+	if (g->keyed == enc + 1) /* same direction as the last frame: only a new IV */
+		return EVP_CipherInit_ex(g->ctx, NULL, NULL, NULL, iv, enc) == 1;
+	g->keyed = 0;
+	if (EVP_CipherInit_ex(g->ctx, EVP_aes_128_gcm(), NULL, NULL, NULL, enc) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_SET_IVLEN, (int)sizeof(iv), NULL) != 1 ||
+	    EVP_CipherInit_ex(g->ctx, NULL, NULL, g->key, iv, enc) != 1)
+		return false;
+	g->keyed = enc + 1;
+	return true;
 }
 
 /* Feed the AAD (SC || AuthKey; empty without an AuthKey). */
@@ -236,6 +243,7 @@ enum sm_err sm_gcm_open(struct sm_gcm *g, const uint8_t *apdu, size_t n, uint8_t
 	*plain_len = ctlen;
 	return SM_OK;
 internal:
+	g->keyed = 0;
 	sm_wipe(plain, ctlen);
 	sm_diag_set(diag, "OpenSSL AES-128-GCM failed");
 	return SM_E_INTERNAL;
@@ -279,21 +287,22 @@ enum sm_err sm_gcm_seal(struct sm_gcm *g, const uint8_t system_title[8], uint32_
 	*w++ = (uint8_t)frame_counter;
 
 	int outl = 0, fl = 0;
-	if (!ctx_start(g, system_title, fc, 1))
-		return SM_E_INTERNAL;
-	if (tagged && !ctx_aad(g, sc))
-		return SM_E_INTERNAL;
-	if (n > 0 && EVP_EncryptUpdate(g->ctx, w, &outl, plain, (int)n) != 1)
-		return SM_E_INTERNAL;
+	if (!ctx_start(g, system_title, fc, 1) || (tagged && !ctx_aad(g, sc)) ||
+	    (n > 0 && EVP_EncryptUpdate(g->ctx, w, &outl, plain, (int)n) != 1))
+		goto internal;
 	w += n;
 	if (tagged) {
 		if (EVP_EncryptFinal_ex(g->ctx, w, &fl) != 1 ||
 		    EVP_CIPHER_CTX_ctrl(g->ctx, EVP_CTRL_GCM_GET_TAG, SM_GCM_TAG_LEN, w) != 1)
-			return SM_E_INTERNAL;
+			goto internal;
 		w += SM_GCM_TAG_LEN;
 	}
 	*outlen = total;
 	return SM_OK;
+internal:
+	g->keyed = 0;
+	sm_wipe(out, total);
+	return SM_E_INTERNAL;
 }
 
 static int hexdigit(char c)

@@ -21,6 +21,15 @@ Timestamps: athombv prints DSMR local time as if it were UTC ("...Z"), so its
 times are shifted back by the telegram's S (UTC+2) / W (UTC+1) letter before
 they are compared with our unix milliseconds.
 
+Encrypted fixtures (*encrypted*.bin, Luxembourg Smarty frames: DLMS
+general-glo-ciphering around a telegram) go through `smartmeter decode -p dsmr
+--key K [--auth-key A]` with the key and AAD their .expected.json names, and
+must give the values of their decrypted fixture (its own .expected.json).
+An inner CRC that is wrong in the source is accepted (with a warning) only
+because the GCM tag authenticated the frame; a flipped ciphertext bit, a
+wrong key and a missing AuthKey (where the tag used one) give no value.
+These checks are skipped while `decode` has no --key flag.
+
 Prints one line per check and "N passed, M failed"; exit 0 when nothing
 failed, 1 otherwise, 77 (skipped) without fixtures or without the program.
 Python 3 standard library only.
@@ -31,6 +40,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -81,10 +91,11 @@ def note(fixture, what):
     print("SKIP %s: %s" % (fixture, what))
 
 
-def decode(path, ignore):
+def decode(path, ignore, extra=()):
     cmd = [EXE, "decode", "-p", "dsmr", "--format", "json"]
     if ignore:
         cmd.append("--ignore-checksum")
+    cmd += list(extra)
     cmd.append(path)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     recs = []
@@ -346,6 +357,81 @@ def check_values(fx, exp, idx):
                "values %s = %s %s" % (code, fmt(want), wunit), describe(recs))
 
 
+def has_key_flags():
+    p = subprocess.run([EXE, "decode", "--help"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    text = p.stdout.decode("utf-8", "replace")
+    return "--key" in text and "--auth-key" in text
+
+
+def check_encrypted(path):
+    """A Smarty .bin: decrypted and decoded to its decrypted fixture's values."""
+    fx = os.path.basename(path)
+    jpath = path[:-4] + ".expected.json"
+    if not os.path.exists(jpath):
+        note(fx, "no .expected.json")
+        return
+    with open(jpath, encoding="utf-8") as f:
+        exp = json.load(f, parse_float=Decimal)
+    enc = exp.get("encryption") or {}
+    key = enc.get("key")
+    dec = exp.get("decrypted_fixture")
+    if not key or not dec:
+        note(fx, "no key or no decrypted fixture named")
+        return
+    aad = enc.get("aad_full")
+    auth = aad[2:] if aad else None
+    if aad:
+        report(len(aad) == 34 and aad[:2].lower() == enc.get("security_control", "30").lower(), fx,
+               "AAD is the security control byte and a 16-byte AuthKey", aad)
+    dpath = os.path.join(FIXDIR, dec)
+    djpath = dpath[:-4] + ".expected.json"
+    with open(djpath, encoding="utf-8") as f:
+        dexp = json.load(f, parse_float=Decimal)
+    with open(dpath, "rb") as f:
+        telegram = f.read().decode("latin-1")
+    keyargs = ["--key", key] + (["--auth-key", auth] if auth else [])
+
+    rc, recs, err = decode(path, False, keyargs)
+    inner_bad = (dexp.get("crc16") or {}).get("valid") is False
+    report(rc == 0 and len(recs) > 0, fx, "decrypted with the fixture's key%s" % (
+        " and AuthKey" if auth else " (tag over an empty AAD, no AuthKey)"),
+        "exit %d, %r" % (rc, err.strip()))
+    if inner_bad:
+        report("inner CRC" in err, fx, "inner CRC wrong in the source: accepted on the GCM tag, "
+               "with a warning", err.strip())
+    idx = Index(recs)
+    check_ndokter(fx, dexp, idx)
+    check_athombv(fx, dexp, idx, telegram)
+    check_values(fx, dexp, idx)
+
+    # the same frame damaged, or with the wrong keys: no value
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    bad = bytearray(data)
+    bad[len(bad) // 2] ^= 0x01
+    with tempfile.NamedTemporaryFile(suffix=".bin") as tmp:
+        tmp.write(bad)
+        tmp.flush()
+        rc, recs, err = decode(tmp.name, False, keyargs)
+    report(rc == 1 and not recs and "authentication failed" in err, fx,
+           "a flipped ciphertext bit: authentication failed, no value",
+           "exit %d, %d readings, %r" % (rc, len(recs), err.strip()))
+    wrong = "%032X" % (int(key, 16) ^ 1)
+    rc, recs, err = decode(path, False, ["--key", wrong] + keyargs[2:])
+    report(rc == 1 and not recs and "authentication failed" in err and wrong not in err.upper(),
+           fx, "a wrong key: authentication failed, no value, no key in the message",
+           "exit %d, %d readings, %r" % (rc, len(recs), err.strip()))
+    if auth:
+        rc, recs, err = decode(path, False, ["--key", key])
+        report(rc == 1 and not recs and "AuthKey" in err, fx,
+               "without the AuthKey the tag fails and the message names AuthKey",
+               "exit %d, %d readings, %r" % (rc, len(recs), err.strip()))
+    rc, recs, err = decode(path, False)
+    report(rc == 1 and not recs, fx, "without a key: no value (not read as a plain telegram)",
+           "exit %d, %d readings" % (rc, len(recs)))
+
+
 def main():
     if not os.path.isdir(FIXDIR):
         print("SKIP: no DSMR fixtures at %s (set SM_SHARED)" % FIXDIR)
@@ -388,6 +474,14 @@ def main():
         check_ndokter(fx, exp, idx)
         check_athombv(fx, exp, idx, telegram)
         check_values(fx, exp, idx)
+
+    encrypted = sorted(glob.glob(os.path.join(FIXDIR, "*encrypted*.bin")))
+    if encrypted and not has_key_flags():
+        for path in encrypted:
+            note(os.path.basename(path), "`smartmeter decode` has no --key/--auth-key flag yet")
+    else:
+        for path in encrypted:
+            check_encrypted(path)
 
     print("%d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
