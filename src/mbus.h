@@ -80,7 +80,7 @@
 #include "proto.h"
 
 /* The protocol table entry "dlms" (proto_dlms.c): Framing "mbus" (default,
- * 2400 8E1), "hdlc" (2400 8N1) or "raw"; see proto_dlms.c for the rules. */
+ * 2400 8E1), "hdlc" (2400 8N1) or "raw" (2400 8N1); see proto_dlms.c. */
 extern const struct sm_proto sm_proto_dlms;
 
 #define SM_MBUS_START 0x68

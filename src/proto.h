@@ -31,6 +31,9 @@ struct sm_line {
 struct sm_feed_info {
 	enum sm_check check;  /* of the frame that produced readings */
 	unsigned bad_lines;   /* decoder: lines/objects skipped in that frame */
+	bool unauthenticated; /* readings of a meter with a Key from a frame no GCM tag
+				 authenticated (DLMS security control 0x20/0x21, or a plain
+				 APDU): still readings, but the reader may count them */
 	struct sm_diag diag;  /* text for a negative return code */
 };
 
