@@ -567,8 +567,12 @@ void sm_axdr_datetime_put(const struct sm_axdr_datetime *dt, uint8_t out[12])
 void sm_axdr_datetime_from_ms(int64_t unix_ms, int utc_offset_min, struct sm_axdr_datetime *dt)
 {
 	struct sm_civil c;
+	int64_t local;
+	if (__builtin_add_overflow(unix_ms, (int64_t)utc_offset_min * 60000, &local)) {
+		utc_offset_min = 0; /* beyond any date-time: keep the arithmetic defined */
+		local = unix_ms;
+	}
 	sm_ms_to_civil(unix_ms, utc_offset_min, &c);
-	int64_t local = unix_ms + (int64_t)utc_offset_min * 60000;
 	int64_t day = local / 86400000;
 	if (local % 86400000 < 0)
 		day--;

@@ -192,7 +192,9 @@ enum sm_err sm_axdr_get_time(const struct sm_axdr_it *it, struct sm_axdr_datetim
 /* The 12 wire bytes of a date-time. */
 void sm_axdr_datetime_put(const struct sm_axdr_datetime *dt, uint8_t out[12]);
 /* dt for unix ms at utc_offset_min east of UTC (deviation = -utc_offset_min,
- * weekday computed, hundredths from the milliseconds, clock status 0). */
+ * weekday computed, hundredths from the milliseconds, clock status 0).
+ * Years beyond 0..65535 do not fit the year field: the caller keeps times
+ * within what it means to send. */
 void sm_axdr_datetime_from_ms(int64_t unix_ms, int utc_offset_min, struct sm_axdr_datetime *dt);
 
 /* ---- writer ---- */

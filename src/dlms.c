@@ -25,7 +25,7 @@
  *    time (the reader then uses the receive time).
  *  - The string without an OBIS that ends the EVN flat list (the meter
  *    number) becomes a text reading 0-0:96.1.0*255 (COSEM "device ID 1"),
- *    unless the body has its own 0-0:96.1.0: the first such printable
+ *    unless the body has its own 0-0:96.1.0*255: the first such printable
  *    string of 1..32 bytes is taken (also one of 6 bytes that stands last
  *    in its container, where it cannot be an OBIS with a value); other
  *    unnamed values are skipped.
@@ -467,7 +467,7 @@ static void add_value(struct dec *d, const struct sm_obis *o, const struct sm_ax
 			return;
 		}
 	}
-	if (obis_is(o, 0, 0, 96, 1, 0))
+	if (obis_is(o, 0, 0, 96, 1, 0) && o->v[SM_OBIS_F] == 255)
 		d->saw_id = true;
 
 	if (sm_axdr_is_integer(val)) {
@@ -851,6 +851,9 @@ enum sm_err sm_dlms_encode(const struct sm_reading_set *s, enum sm_dlms_layout l
 	if (layout != SM_DLMS_FLAT && layout != SM_DLMS_STRUCTS)
 		return SM_E_RANGE;
 	if (utc_offset_min < -720 || utc_offset_min > 720)
+		return SM_E_RANGE;
+	/* meter times from 1970 to the end of 9999 (local time at any offset) */
+	if (s->meter_time_ms < 0 || s->meter_time_ms >= 253402300800000LL - 12 * 3600000LL)
 		return SM_E_RANGE;
 	size_t n = s->n < SM_MAX_READINGS ? s->n : SM_MAX_READINGS;
 	/* check every reading first, count the body's elements */

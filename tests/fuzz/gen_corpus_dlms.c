@@ -3,7 +3,9 @@
  * (tests/fuzz/corpus/dlms) from our own encoder and A-XDR writer: no
  * fixture bytes are copied.  The shapes follow the wire notes (EVN flat
  * list, Kaifa list of structures) plus the other layouts and value types
- * the decoder handles, one damaged copy of each kind.
+ * the decoder handles, one damaged copy of each kind.  Files named
+ * regress_* in that directory are inputs the fuzzer found (kept as
+ * regression cases; the generator does not write them).
  *
  *   ./tests/fuzz/gen_corpus_dlms tests/fuzz/corpus/dlms
  */

@@ -863,6 +863,14 @@ static void test_encoder_errors(void **state)
 	sm_set_add_number(s, &o, 1, 0, SM_UNIT_WH, NULL, 0, 0);
 	assert_int_equal(sm_dlms_encode(s, SM_DLMS_FLAT, 1, 721, buf, sizeof buf, &n), SM_E_RANGE);
 	assert_int_equal(sm_dlms_encode(s, (enum sm_dlms_layout)7, 1, 0, buf, sizeof buf, &n), SM_E_RANGE);
+	/* meter times a date-time cannot carry */
+	s->meter_time_ms = -1;
+	assert_int_equal(sm_dlms_encode(s, SM_DLMS_FLAT, 1, 0, buf, sizeof buf, &n), SM_E_RANGE);
+	s->meter_time_ms = INT64_MAX;
+	assert_int_equal(sm_dlms_encode(s, SM_DLMS_FLAT, 1, 720, buf, sizeof buf, &n), SM_E_RANGE);
+	s->meter_time_ms = 253402257599999LL; /* 9999-12-31T11:59:59.999Z */
+	assert_int_equal(sm_dlms_encode(s, SM_DLMS_FLAT, 1, 720, buf, sizeof buf, &n), SM_OK);
+	assert_memory_equal(buf + 6, "\x27\x0F\x0C\x1F", 4);
 	free(s);
 }
 
@@ -1226,6 +1234,16 @@ static void test_orphan_id(void **state)
 	assert_int_equal(apdu_decode(a, s, NULL), SM_READINGS);
 	assert_int_equal(s->n, 1);
 	assert_text(s, find(s, 0, 0, 96, 1, 0), "ID1");
+	free(a);
+	/* a 0-0:96.1.0 of another billing period F does not count */
+	a = apdu_new(NULL);
+	sm_axdr_put_struct(&a->w, 3);
+	put_obis(&a->w, 0, 0, 96, 1, 0, 254);
+	sm_axdr_put_u8(&a->w, 33);
+	sm_axdr_put_string(&a->w, SM_AXDR_OCTETS, "181220000009", 12);
+	assert_int_equal(apdu_decode(a, s, NULL), SM_READINGS);
+	assert_int_equal(s->n, 2);
+	assert_text(s, find(s, 0, 0, 96, 1, 0), "181220000009");
 	free(a);
 	/* only the first printable unnamed string of 1..32 bytes counts */
 	a = apdu_new(NULL);
