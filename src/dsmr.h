@@ -1,5 +1,6 @@
 /*
- * dsmr.h - DSMR P1 telegrams: framer, decoder and encoder.
+ * dsmr.h - DSMR P1 telegrams: framer, decoder and encoder; with a Key, the
+ * Luxembourg Smarty frames around them (framer, open, seal: end of file).
  *
  * Telegram: "/XXXZ ident CR LF CR LF" + one COSEM object per line +
  * "!" [CRC 3..4 hex digits] CR LF.  CRC-16/ARC over '/' .. '!' inclusive.
