@@ -397,7 +397,7 @@ static void check_objects(const char *base, struct jv decoded, const struct sm_r
 {
 	struct jv ndt, iso, dev, objs, o;
 	char buf[256];
-	long long dv;
+	long long dv = 0;
 	assert_true(jget(decoded, "notification_date_time", &ndt));
 	assert_true(jget(ndt, "iso_local", &iso) && jstr(iso, buf, sizeof buf));
 	assert_true(jget(ndt, "deviation_min", &dev) && jint(dev, &dv));
@@ -446,7 +446,7 @@ static void check_objects(const char *base, struct jv decoded, const struct sm_r
 			continue;
 		}
 		struct jv jr, jsc, ju;
-		long long raw, sc, u;
+		long long raw = 0, sc = 0, u = 0;
 		assert_true(jget(o, "raw", &jr) && jint(jr, &raw));
 		assert_true(jget(o, "scaler", &jsc) && jint(jsc, &sc));
 		assert_true(jget(o, "unit_enum", &ju) && jint(ju, &u));
