@@ -116,6 +116,7 @@ static int sm_plugin_config(oconfig_item_t *ci)
 	if (plugin_state->error[0] == '\0' &&
 	    sm_config_from_tree(&plugin_state->cfg, &tree, err, sizeof err) != SM_OK)
 		snprintf(plugin_state->error, sizeof plugin_state->error, "%s", err);
+	sm_cfg_wipe_keys(&tree); /* the copy held Key/AuthKey texts */
 	sm_cfg_node_free(&tree);
 	return 0;
 }
@@ -231,6 +232,14 @@ static int sm_plugin_init(void)
 		return 0; /* init runs once; be safe if called again */
 	if (p->error[0] == '\0' && sm_config_validate(&p->cfg, err, sizeof err) != SM_OK)
 		snprintf(p->error, sizeof p->error, "%s", err);
+	/* Warnings of the configuration (a KeyFile readable by others), one
+	 * log line each. */
+	for (const char *w = p->cfg.warnings; w != NULL && *w != '\0';) {
+		const char *nl = strchr(w, '\n');
+		int len = nl ? (int)(nl - w) : (int)strlen(w);
+		WARNING(PLUGIN " plugin: %.*s", len, w);
+		w = nl ? nl + 1 : w + len;
+	}
 	if (p->error[0] != '\0') {
 		ERROR(PLUGIN " plugin: %s", p->error);
 		ERROR(PLUGIN " plugin: invalid configuration: no meter is read");
@@ -295,6 +304,7 @@ static int sm_plugin_read(void)
 			dispatch_counter(m->name, "errors", "timeout", st.timeout);
 			dispatch_counter(m->name, "errors", "reconnect", st.reconnect);
 			dispatch_counter(m->name, "errors", "unchecked", st.unchecked);
+			dispatch_counter(m->name, "total_operations", "unauthenticated", st.unauthenticated);
 		}
 	}
 	return 0;

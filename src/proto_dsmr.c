@@ -20,6 +20,7 @@ struct dsmr_state {
 	struct sm_dsmr_framer framer;
 	bool ignore_checksum;
 	struct sm_gcm *gcm;           /* Smarty: set when the meter has a Key */
+	bool require_tag;             /* an AuthKey is configured: untagged frames are refused */
 	struct sm_smarty_framer smarty;
 	uint8_t plain[SM_DSMR_MAX];   /* the decrypted telegram */
 };
@@ -31,6 +32,7 @@ static enum sm_err dsmr_init(void *st, const struct sm_meter_cfg *cfg, struct sm
 	sm_dsmr_framer_init(&s->framer, s->ignore_checksum);
 	sm_smarty_framer_init(&s->smarty);
 	s->gcm = NULL;
+	s->require_tag = cfg != NULL && cfg->has_key && cfg->has_auth_key;
 	if (cfg != NULL && cfg->has_key) {
 		enum sm_err rc = sm_gcm_new(cfg->key, cfg->has_auth_key ? cfg->auth_key : NULL, &s->gcm);
 		if (rc != SM_OK) {
@@ -70,12 +72,23 @@ static enum sm_err smarty_frame_out(struct dsmr_state *s, const struct sm_frame 
 {
 	struct sm_frame tel;
 	struct sm_diag note = { { 0 } };
+	struct sm_gcm_info gi;
+	memset(&gi, 0, sizeof gi);
 	enum sm_err rc = sm_smarty_open(s->gcm, apdu->p, apdu->n, s->ignore_checksum, s->plain,
-					sizeof s->plain, &tel, NULL, &note);
+					sizeof s->plain, &tel, &gi, &note);
 	if (rc != SM_FRAME) {
 		info->diag = note;
 		return rc;
 	}
+	/* With an AuthKey the meter is expected to authenticate every frame:
+	 * a frame without tag (security 0x20/0x21) could be a forged or
+	 * downgraded one. */
+	if (!gi.authenticated && s->require_tag) {
+		sm_diag_set(&info->diag, "authentication failed: frame without GCM tag (security control "
+			    "0x%02X) although an AuthKey is configured", gi.security_control);
+		return SM_E_AUTH;
+	}
+	info->unauthenticated = !gi.authenticated;
 	rc = dsmr_frame_out(&tel, out, info);
 	if (note.msg[0] != '\0' && info->diag.msg[0] == '\0')
 		info->diag = note;

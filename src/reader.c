@@ -87,7 +87,7 @@ struct meter {
 	double poll_s;    /* polled: seconds between polls */
 	int64_t next_poll;/* polled: mono ms when the next poll is due */
 
-	_Atomic uint64_t bytes, frames, crc, unchecked, decode, auth, timeout, reconnect;
+	_Atomic uint64_t bytes, frames, crc, unchecked, unauthenticated, decode, auth, timeout, reconnect;
 	_Atomic int64_t last_frame_ms;
 
 	/* reader thread only; mono ms, -1 = never */
@@ -99,6 +99,7 @@ struct meter {
 	bool stalled;
 	struct sm_logrl rl_crc, rl_decode, rl_auth, rl_stall;
 	struct sm_logrl rl_unchecked; /* frames accepted by IgnoreChecksum: warned, rate limited */
+	struct sm_logrl rl_unauth;    /* frames without a verified GCM tag: noted, rate limited */
 	struct sm_logrl rl_timeout;   /* polled: no answer */
 	struct sm_logrl rl_line;      /* polled: a line setting the port refused */
 };
@@ -369,6 +370,15 @@ static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_fee
 			     "meter \"%s\" (%s): %" PRIu64 " %s with a wrong checksum accepted (IgnoreChecksum)",
 			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
 	}
+	if (info->unauthenticated) {
+		uint64_t since;
+		atomic_fetch_add(&m->unauthenticated, 1);
+		if (sm_logrl_fail(&m->rl_unauth, now_ms, &since))
+			rlog(r, SM_LOG_NOTICE,
+			     "meter \"%s\" (%s): %" PRIu64 " %s decrypted without authentication (no GCM tag: "
+			     "security 0x20/0x21, or not encrypted)",
+			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
+	}
 	if (info->bad_lines > 0)
 		atomic_fetch_add(&m->decode, info->bad_lines);
 	atomic_store(&m->last_frame_ms, now_ms);
@@ -428,8 +438,11 @@ static void bad_frame(struct sm_reader *r, struct meter *m, enum sm_err rc,
 	}
 	if (!sm_logrl_fail(rl, now_ms, &since))
 		return;
+	/* The protocol's own text says what happened (it starts with the
+	 * reason: "CRC mismatch: ...", "authentication failed: ..."); the
+	 * generic text only when it gave none. */
 	if (info->diag.msg[0] != '\0')
-		rlog(r, level, "meter \"%s\" (%s): %s: %.*s%s", m->cfg->name, r->device, sm_strerror(rc),
+		rlog(r, level, "meter \"%s\" (%s): %.*s%s", m->cfg->name, r->device,
 		     (int)sizeof info->diag.msg, info->diag.msg, times_suffix(since, sfx, sizeof sfx));
 	else
 		rlog(r, level, "meter \"%s\" (%s): %s%s", m->cfg->name, r->device, sm_strerror(rc),
@@ -1120,6 +1133,7 @@ void sm_reader_stats(const struct sm_reader *cr, size_t i, struct sm_stats *out)
 	out->frames = atomic_load(&m->frames);
 	out->crc = atomic_load(&m->crc);
 	out->unchecked = atomic_load(&m->unchecked);
+	out->unauthenticated = atomic_load(&m->unauthenticated);
 	out->decode = atomic_load(&m->decode);
 	out->auth = atomic_load(&m->auth);
 	out->timeout = atomic_load(&m->timeout);

@@ -778,14 +778,14 @@ static void test_crc_errors(void **state)
 
 	meter_init(&m, "home", s->link);
 	struct sm_reader *r = reader_new(c, ms, 1, false, false);
-	assert_true(wait_log(c, "checksum mismatch", 1, 2000));
+	assert_true(wait_log(c, "CRC mismatch", 1, 2000));
 	struct sm_stats st;
 	int64_t end = mono_ms() + 3000;
 	do {
 		sm_reader_stats(r, 0, &st);
 	} while (st.crc < 3 && mono_ms() < end && !wait_log(c, "never", 1, 10));
 	assert_true(st.crc >= 3);
-	assert_int_equal(count_log(c, "checksum mismatch"), 1); /* rate limited */
+	assert_int_equal(count_log(c, "CRC mismatch"), 1); /* rate limited */
 	assert_int_equal(cap_nev(c), 0);                        /* nothing from bad frames */
 	sim_set(s, false, false);
 	assert_true(wait_log(c, "checksum errors recovered after", 1, 2000));
@@ -1967,7 +1967,7 @@ static void test_poll_iec62056_21(void **state)
 	assert_int_equal(st2.crc, 1);
 	assert_int_equal(st2.decode + st2.timeout, 0);
 	char want[160];
-	snprintf(want, sizeof want, "meter \"m2\" (%s): checksum mismatch (BCC)", b->link);
+	snprintf(want, sizeof want, "meter \"m2\" (%s): BCC mismatch", b->link);
 	assert_int_equal(count_log(c, want), 1);
 	sm_reader_destroy(r);
 	bus_free(b);

@@ -492,13 +492,23 @@ static void test_security_controls(void **state)
 		uint8_t *f = sealed_telegram(1234 + (unsigned)k, 1, scs[k], &n);
 		struct meter m;
 		struct result r;
-		meter_open(&m, KEY, AK, false);
+		/* untagged frames are read without an AuthKey; with one they are refused */
+		meter_open(&m, KEY, (scs[k] & 0x10) ? AK : NULL, false);
 		run(&m, f, n, 0, true, &r, out);
 		assert_int_equal(r.n, 1);
 		assert_int_equal(r.rc[0], SM_READINGS);
 		assert_int_equal(r.check[0], SM_CHECK_OK);
 		assert_int_equal(r.wh[0], 1234 + (int64_t)k);
 		assert_string_equal(r.diag[0], "");
+		if (!(scs[k] & 0x10)) {
+			meter_close(&m);
+			meter_open(&m, KEY, AK, false);
+			run(&m, f, n, 0, true, &r, out);
+			assert_int_equal(r.n, 1);
+			assert_int_equal(r.rc[0], SM_E_AUTH);
+			assert_non_null(strstr(r.diag[0], "without GCM tag"));
+			assert_no_key_text(r.diag[0]);
+		}
 		meter_close(&m);
 		free(f);
 	}
@@ -532,14 +542,14 @@ static void test_inner_crc(void **state)
 	static const uint8_t untagged[2] = { 0x20, 0x21 };
 	for (int k = 0; k < 2; k++) {
 		f = sealed_telegram(501, 2, untagged[k], &n);
-		meter_open(&m, KEY, AK, false);
+		meter_open(&m, KEY, NULL, false);
 		run(&m, f, n, 0, true, &r, out);
 		assert_int_equal(r.n, 1);
 		assert_int_equal(r.rc[0], SM_E_CRC);
 		assert_non_null(strstr(r.diag[0], "CRC mismatch"));
 		meter_close(&m);
 		/* ... unless IgnoreChecksum: accepted and counted as such */
-		meter_open(&m, KEY, AK, true);
+		meter_open(&m, KEY, NULL, true);
 		run(&m, f, n, 0, true, &r, out);
 		assert_int_equal(r.n, 1);
 		assert_int_equal(r.rc[0], SM_READINGS);
@@ -592,7 +602,7 @@ static void test_wrong_key(void **state)
 		ak2[9] ^= 0x20;
 		meter_open(&m, KEY, ak2, false);
 		run(&m, f, n, 0, true, &r, out);
-		assert_int_equal(r.rc[0], scs[k] & 0x10 ? SM_E_AUTH : SM_READINGS);
+		assert_int_equal(r.rc[0], SM_E_AUTH); /* tag mismatch, or no tag although AuthKey */
 		assert_no_key_text(r.diag[0]);
 		meter_close(&m);
 		meter_open(&m, KEY, NULL, false);
@@ -657,7 +667,7 @@ static void test_stream_resync(void **state)
 	struct sm_reading_set *out = new_set();
 	size_t n1 = 0, n2 = 0, n3 = 0;
 	uint8_t *f1 = sealed_telegram(1, 1, 0x30, &n1);
-	uint8_t *f2 = sealed_telegram(2, 1, 0x20, &n2);
+	uint8_t *f2 = sealed_telegram(2, 1, 0x31, &n2);
 	uint8_t *f3 = sealed_telegram(3, 1, 0x31, &n3);
 	static const uint8_t junk1[] = { 0x00, 0xDB, 0xDB, 0x07, 0xDB, 0x08, 1, 2, 3, 4, 5, 6, 7, 8,
 					 0x83, 0xDB, 0x08, 1, 2, 3, 4, 5, 6, 7, 8, 0x82, 0x01, 0x00,
