@@ -299,7 +299,10 @@ static enum sm_err join(struct sm_hdlc *h, const struct sm_hdlc_frame *fr, struc
 	h->synced = true;
 
 	bool llc = is_llc(p, n);
-	bool start = llc || (h->state != ST_COLLECT && n > 0 && (p[0] == 0x0F || p[0] == 0xDB));
+	/* Without LLC only between messages: while skipping the rest of a
+	 * dropped message (the previous frame had S set) a frame is its
+	 * continuation whatever its first byte. */
+	bool start = llc || (h->state == ST_IDLE && n > 0 && (p[0] == 0x0F || p[0] == 0xDB));
 	if (start) {
 		if (h->state == ST_COLLECT) {
 			sm_diag_set(&tmp, "HDLC segment missing (%zu APDU bytes so far): a new APDU began, "

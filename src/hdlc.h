@@ -34,8 +34,9 @@
  *
  * The information fields of a segmented message are joined: the first
  * segment is the one that begins with the LLC header (E6 E7 00, or E6 E6
- * 00; skipped), or, outside a message, with an APDU tag (0x0F, 0xDB: meters
- * without LLC); it must hold the whole LLC header.  A frame with S set is
+ * 00; skipped), or, between messages (not after a frame with S set), with
+ * an APDU tag (0x0F, 0xDB: meters without LLC); it must hold the whole LLC
+ * header.  A frame with S set is
  * followed by more; the frame with S clear completes the APDU.  A
  * general-glo-ciphering APDU (0xDB) must then have reached its BER length
  * (sm_gcm_apdu_length; bytes beyond it are ignored and counted in

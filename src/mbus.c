@@ -257,21 +257,26 @@ static enum sm_err segment(struct sm_mbus_dlms *d, const struct sm_mbus_frame *f
 	unsigned ctr = fr->ci & 0x0Fu;
 	bool last = (fr->ci & 0x10u) != 0;
 	bool was_synced = d->synced;
+	uint8_t expect = d->expect;
 	d->synced = true;
+	d->expect = (uint8_t)((ctr + 1) & 0x0Fu); /* what a continuation of this one would carry */
 
-	if (ctr == 0 && !(d->state == ST_COLLECT && d->expect == 0)) {
+	/* counter 0 starts an APDU, unless it is the continuation after 15
+	 * (an APDU being collected or skipped: the counter wraps) */
+	bool wraps = (d->state == ST_COLLECT || d->state == ST_SKIP) && expect == 0;
+	if (ctr == 0 && !wraps) {
 		if (d->state == ST_COLLECT) {
 			sm_diag_set(&tmp, "DLMS segment %u missing (%zu APDU bytes so far): a new APDU "
-				    "began, the old one is dropped", d->expect, d->len);
+				    "began, the old one is dropped", expect, d->len);
 			first_err(&err, diag, SM_E_TRUNCATED, &tmp);
 		}
 		d->state = ST_COLLECT;
 		d->len = 0;
 		d->total = 0;
 	} else if (d->state == ST_COLLECT) {
-		if (ctr != d->expect) {
+		if (ctr != expect) {
 			sm_diag_set(diag, "DLMS segment %u arrived where %u was expected: APDU dropped",
-				    ctr, d->expect);
+				    ctr, expect);
 			d->state = last ? ST_IDLE : ST_SKIP;
 			return SM_E_TRUNCATED;
 		}
@@ -337,7 +342,6 @@ static enum sm_err segment(struct sm_mbus_dlms *d, const struct sm_mbus_frame *f
 		}
 		done = d->len;
 	} else {
-		d->expect = (uint8_t)((ctr + 1) & 0x0Fu);
 		return err;
 	}
 	if (err != SM_NEED_MORE) {
@@ -363,8 +367,12 @@ enum sm_err sm_mbus_dlms_feed(struct sm_mbus_dlms *d, const uint8_t *in, size_t 
 		size_t u = 0;
 		enum sm_err rc = sm_mbus_framer_feed(&d->framer, in + *used, len - *used, &u, &fr, diag);
 		*used += u;
-		if (rc < 0 && d->state == ST_COLLECT)
-			d->state = ST_SKIP; /* the APDU lost a segment: dropped with this error */
+		if (rc < 0 && d->state == ST_COLLECT) {
+			/* the APDU lost a segment: dropped with this error; what
+			 * follows it is skipped (its counter one further) */
+			d->state = ST_SKIP;
+			d->expect = (uint8_t)((d->expect + 1) & 0x0Fu);
+		}
 		if (rc != SM_FRAME)
 			return rc;
 		rc = segment(d, &fr, apdu, diag);
@@ -391,8 +399,10 @@ enum sm_err sm_mbus_dlms_flush(struct sm_mbus_dlms *d, struct sm_frame *apdu, st
 		}
 		if (rc != SM_NEED_MORE) {
 			/* a cut or bad frame: an APDU waiting for it is lost with it */
-			if (d->state == ST_COLLECT)
+			if (d->state == ST_COLLECT) {
 				d->state = ST_SKIP;
+				d->expect = (uint8_t)((d->expect + 1) & 0x0Fu);
+			}
 			return rc;
 		}
 		break;

@@ -127,6 +127,11 @@ enum sm_err sm_mbus_framer_flush(struct sm_mbus_framer *f, struct sm_mbus_frame 
  *     last one, are ignored (f->extra counts the bytes);
  *   - otherwise (a plain data-notification 0x0F, or anything else) at the
  *     segment with the last-segment bit.
+ * Segment counters run 0, 1, .. 15, 0, ..: a counter 0 that follows 15 of
+ * an APDU being collected (or skipped after an error) continues it; any
+ * other counter 0 starts a new APDU.  After a rejected frame the APDU it
+ * belonged to is dropped with that error and its further segments are
+ * skipped silently.
  * A single-frame APDU (CI 0x10) is the same with one segment.  The APDU is
  * handed out as a struct sm_frame (check OK: every M-Bus checksum of it
  * verified); it stays valid until the next feed, flush or reset.

@@ -501,6 +501,42 @@ static void test_too_long(void **state)
 	free(h);
 }
 
+/* The rest of a dropped message is skipped even where a continuation
+ * happens to begin with an APDU tag. */
+static void test_skip_continuations(void **state)
+{
+	(void)state;
+	static const uint8_t addr[] = {0x41, 0x08, 0x83};
+	uint8_t info[3 + 40] = {0xE6, 0xE7, 0x00, 0xDB, 0x10}; /* system title length 16 */
+	uint8_t cont[40];
+	memset(cont, 0x33, sizeof(cont));
+	cont[0] = 0x0F;
+	static uint8_t wire[600];
+	size_t at = 0, w = 0;
+	assert_int_equal(sm_hdlc_encode_frame(true, addr, 3, 0x13, info, sizeof(info), wire, sizeof(wire), &w),
+			 SM_OK);
+	at += w;
+	assert_int_equal(sm_hdlc_encode_frame(true, addr, 3, 0x13, cont, sizeof(cont), wire + at,
+					      sizeof(wire) - at, &w), SM_OK);
+	at += w;
+	cont[0] = 0xDB;
+	assert_int_equal(sm_hdlc_encode_frame(false, addr, 3, 0x13, cont, sizeof(cont), wire + at,
+					      sizeof(wire) - at, &w), SM_OK);
+	at += w;
+	uint8_t ok[30];
+	size_t okn = make_0f(ok, sizeof(ok), 4);
+	assert_int_equal(sm_hdlc_encode_apdu(ok, okn, 100, wire + at, sizeof(wire) - at, &w), SM_OK);
+	at += w;
+	struct sm_hdlc *h = new_hdlc();
+	struct evlog l;
+	run(h, wire, at, &l);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.e[0].rc, SM_E_SYNTAX);
+	assert_int_equal(l.e[1].rc, SM_FRAME);
+	assert_int_equal(l.e[1].crc, crc_of(ok, okn));
+	free(h);
+}
+
 static void test_interleaved_garbage(void **state)
 {
 	(void)state;
@@ -613,6 +649,7 @@ int main(void)
 		cmocka_unit_test(test_no_llc),
 		cmocka_unit_test(test_missing_segments),
 		cmocka_unit_test(test_too_long),
+		cmocka_unit_test(test_skip_continuations),
 		cmocka_unit_test(test_interleaved_garbage),
 		cmocka_unit_test(test_every_split),
 		cmocka_unit_test(test_every_truncation),

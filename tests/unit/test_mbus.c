@@ -298,6 +298,35 @@ static void test_counter_wrap(void **state)
 	check_roundtrip(apdu, n, 50, n); /* 41 segments */
 	size_t m = make_0f(apdu, 1000, 4);
 	check_roundtrip(apdu, m, 20, m); /* 50 segments */
+
+	/* an APDU dropped at its first segment is skipped over the wrap too:
+	 * its 17th segment (counter 0 again) does not start a new APDU */
+	static uint8_t wire[8000];
+	size_t wn = 0, w = 0;
+	n = make_db(apdu, 300, 5);
+	apdu[1] = 0x0D; /* system title length 13: malformed */
+	assert_int_equal(sm_mbus_encode_apdu(apdu, n, 10, wire, sizeof(wire), &wn), SM_OK);
+	uint8_t ok[40];
+	size_t okn = make_0f(ok, sizeof(ok), 1);
+	assert_int_equal(sm_mbus_encode_apdu(ok, okn, 245, wire + wn, sizeof(wire) - wn, &w), SM_OK);
+	struct sm_mbus_dlms *d = new_dlms();
+	struct evlog l;
+	run(d, wire, wn + w, &l);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.e[0].rc, SM_E_SYNTAX);
+	assert_int_equal(l.e[1].rc, SM_FRAME);
+	assert_int_equal(l.e[1].crc, crc_of(ok, okn));
+	/* the same when a checksum error drops the APDU at segment 15 */
+	n = make_db(apdu, 300, 5);
+	assert_int_equal(sm_mbus_encode_apdu(apdu, n, 10, wire, sizeof(wire), &wn), SM_OK);
+	wire[15 * 21 + 12] ^= 0x01; /* frame 15 (counter 15) of 21 bytes each */
+	assert_int_equal(sm_mbus_encode_apdu(ok, okn, 245, wire + wn, sizeof(wire) - wn, &w), SM_OK);
+	run(d, wire, wn + w, &l);
+	assert_int_equal(l.n, 2);
+	assert_int_equal(l.e[0].rc, SM_E_CHECKSUM);
+	assert_int_equal(l.e[1].rc, SM_FRAME);
+	assert_int_equal(l.e[1].crc, crc_of(ok, okn));
+	free(d);
 }
 
 /* The APDU ends at the 0xDB length, not at the end of the frames. */
