@@ -229,6 +229,7 @@ static enum sm_err raw_flush(struct raw_framer *r, struct sm_frame *apdu, struct
 struct dlms_state {
 	char framing;        /* 'm', 'h' or 'r' */
 	bool has_key;
+	bool require_tag; /* an AuthKey is configured: frames without a verified tag are refused */
 	struct sm_gcm *gcm;  /* set when the meter has a Key */
 	union {
 		struct sm_mbus_dlms mbus;
@@ -262,6 +263,7 @@ static enum sm_err dlms_init(void *st, const struct sm_meter_cfg *cfg, struct sm
 		return SM_E_CONFIG;
 	}
 	s->has_key = cfg != NULL && cfg->has_key;
+	s->require_tag = s->has_key && cfg->has_auth_key;
 	s->gcm = NULL;
 	framer_init(s);
 	if (s->has_key) {
@@ -347,6 +349,14 @@ static enum sm_err apdu_out(struct dlms_state *s, const struct sm_frame *apdu, s
 				    pn ? s->plain[0] : 0u, gi.security_control);
 			return SM_E_NOT_APDU;
 		}
+		/* With an AuthKey every frame must be authenticated: one without a
+		 * tag (0x20/0x21) could be forged or downgraded. */
+		if (!gi.authenticated && s->require_tag) {
+			sm_wipe(s->plain, pn);
+			sm_diag_set(&info->diag, "authentication failed: frame without GCM tag (security "
+				    "control %02X) although an AuthKey is configured", gi.security_control);
+			return SM_E_AUTH;
+		}
 		rc = sm_dlms_decode(s->plain, pn, out, &info->diag);
 		if (rc == SM_READINGS) {
 			info->unauthenticated = !gi.authenticated;
@@ -356,6 +366,11 @@ static enum sm_err apdu_out(struct dlms_state *s, const struct sm_frame *apdu, s
 		return rc;
 	}
 	if (n > 0 && p[0] == 0x0F) {
+		if (s->require_tag) {
+			sm_diag_set(&info->diag, "authentication failed: unencrypted data-notification "
+				    "although an AuthKey is configured");
+			return SM_E_AUTH;
+		}
 		enum sm_err rc = sm_dlms_decode(p, n, out, &info->diag);
 		if (rc == SM_READINGS)
 			info->unauthenticated = s->has_key;

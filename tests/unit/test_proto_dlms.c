@@ -585,12 +585,24 @@ static void test_raw_stream(void **state)
 	assert_int_equal(r->rc[0], SM_READINGS);
 	assert_false(r->unauth[0]);
 	assert_int_equal(r->check[0], SM_CHECK_OK);
-	assert_int_equal(r->rc[1], SM_READINGS);
-	assert_true(r->unauth[1]);
-	assert_int_equal(r->rc[2], SM_READINGS);
-	assert_true(r->unauth[2]);
-	assert_int_equal(r->check[2], SM_CHECK_ABSENT);
-	assert_same_set(s2, r->set);
+	/* with an AuthKey, frames without a verified tag are refused */
+	assert_int_equal(r->rc[1], SM_E_AUTH);
+	assert_non_null(strstr(r->diag[1], "unencrypted"));
+	assert_int_equal(r->rc[2], SM_E_AUTH);
+	assert_non_null(strstr(r->diag[2], "without GCM tag"));
+	/* without one they are read, as unauthenticated (and the tagged frame,
+	 * whose tag covers the AuthKey, fails) */
+	struct sm_meter_cfg c2;
+	cfg_make(&c2, 'r', KEY, NULL);
+	feed_all(&c2, wire, at, r2);
+	assert_int_equal(r2->n, 3);
+	assert_int_equal(r2->rc[0], SM_E_AUTH);
+	assert_int_equal(r2->rc[1], SM_READINGS);
+	assert_true(r2->unauth[1]);
+	assert_int_equal(r2->rc[2], SM_READINGS);
+	assert_true(r2->unauth[2]);
+	assert_int_equal(r2->check[2], SM_CHECK_ABSENT);
+	assert_same_set(s2, r2->set);
 	for (size_t cut = 1; cut < at; cut += 3) {
 		feed_cuts(&c, wire, at, &cut, 1, r2);
 		assert_int_equal(r2->n, r->n);
@@ -636,7 +648,7 @@ static void test_random_roundtrips(void **state)
 		size_t seg = framing == 'h' ? 3 + rnd() % 300 : 1 + rnd() % 250;
 		size_t wn = wrap(framing, ap, n, seg, wire, sizeof(wire));
 		struct sm_meter_cfg c;
-		cfg_make(&c, framing, encrypt || rnd() % 2 ? key : NULL, tag ? akey : NULL);
+		cfg_make(&c, framing, encrypt || rnd() % 2 ? key : NULL, encrypt && tag ? akey : NULL);
 		feed_all(&c, wire, wn, r);
 		if (r->n != 1 || r->rc[0] != SM_READINGS)
 			fail_msg("iter %d (%c, sc %02X, %s): %zu results, %d: %s", iter, framing, sc,
