@@ -15,7 +15,11 @@
  *     without progress more than a bounded number of times;
  *  3. round trip: the input taken as an APDU is cut into segments by our
  *     encoder (segment size from the input) and must come back whole, or as
- *     its 0xDB length says, or be rejected as the rules say.
+ *     its 0xDB length says, or be rejected as the rules say;
+ *  4. the whole "dlms" protocol (proto_dlms.c: the raw APDU stream framer,
+ *     decryption, decoding), its framing and whether it has a Key taken
+ *     from the input: whole and split feeding give the same results, every
+ *     error says why, readings come only with SM_READINGS.
  * A broken invariant aborts (a finding), as does any sanitizer report.
  */
 #include <stdbool.h>
@@ -24,9 +28,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "crc.h"
 #include "gcm.h"
 #include "mbus.h"
+#include "proto.h"
+#include "reading.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -205,6 +212,95 @@ static void round_trip(struct ctx *c, const uint8_t *data, size_t size)
 	}
 }
 
+static uint16_t proto_run(void *st, struct sm_reading_set *out, const struct sm_meter_cfg *cfg,
+			  const uint8_t *data, size_t size, size_t cut)
+{
+	const struct sm_proto *p = &sm_proto_dlms;
+	struct sm_diag d = { { 0 } };
+	uint16_t h = 0;
+	memset(st, 0, p->state_size);
+	if (p->init(st, cfg, &d) != SM_OK)
+		abort();
+	size_t start = 0;
+	for (int k = 0; k < 2; k++) {
+		size_t stop = k == 0 ? cut : size, len = stop - start, off = 0;
+		uint8_t *piece = malloc(len ? len : 1);
+		if (piece == NULL)
+			abort();
+		memcpy(piece, data + start, len);
+		for (unsigned guard = 0; off < len; guard++) {
+			struct sm_feed_info info;
+			size_t used = 0;
+			memset(&info, 0, sizeof(info));
+			enum sm_err rc = p->feed(st, piece + off, len - off, &used, out, &info);
+			if (used > len - off || guard > len + 2 * SM_DLMS_MAX_APDU)
+				abort();
+			off += used;
+			if (rc == SM_NEED_MORE)
+				break;
+			int code = (int)rc;
+			h = sm_crc16_arc(h, &code, sizeof(code));
+			if (rc == SM_READINGS)
+				h = sm_crc16_arc(h, &out->n, sizeof(out->n));
+			else if (rc >= 0 || info.diag.msg[0] == '\0' || info.unauthenticated)
+				abort();
+		}
+		free(piece);
+		start = stop;
+	}
+	for (int i = 0;; i++) {
+		struct sm_feed_info info;
+		memset(&info, 0, sizeof(info));
+		enum sm_err rc = p->idle(st, out, &info);
+		if (rc == SM_NEED_MORE)
+			break;
+		int code = (int)rc;
+		h = sm_crc16_arc(h, &code, sizeof(code));
+		if (rc == SM_READINGS)
+			h = sm_crc16_arc(h, &out->n, sizeof(out->n));
+		else if (rc >= 0 || info.diag.msg[0] == '\0')
+			abort();
+		if (i > SM_DLMS_MAX_APDU + 8)
+			abort();
+	}
+	p->fini(st);
+	return h;
+}
+
+static void proto_check(const uint8_t *data, size_t size)
+{
+	static void *st;
+	static struct sm_reading_set *out;
+	if (st == NULL) {
+		st = malloc(sm_proto_dlms.state_size);
+		out = malloc(sizeof(*out));
+		if (st == NULL || out == NULL)
+			abort();
+	}
+	if (size < 2)
+		return;
+	/* the last byte chooses: framing (value % 3: mbus, hdlc, raw), a Key
+	 * of 0x5A bytes (0x10), an AuthKey of 0xA5 bytes (0x20) */
+	static const char fr[] = {'m', 'h', 'r'};
+	uint8_t sel = data[size - 1];
+	struct sm_meter_cfg cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.framing = fr[sel % 3];
+	if (sel & 0x10) {
+		cfg.has_key = true;
+		memset(cfg.key, 0x5A, sizeof(cfg.key));
+	}
+	if (sel & 0x20) {
+		cfg.has_auth_key = true;
+		memset(cfg.auth_key, 0xA5, sizeof(cfg.auth_key));
+	}
+	size_t cut = 1 + (size_t)data[size / 2] * 13 % (size - 1);
+	if (proto_run(st, out, &cfg, data, size, size) != proto_run(st, out, &cfg, data, size, cut)) {
+		fprintf(stderr, "protocol (%c): split at %zu differs\n", cfg.framing, cut);
+		abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct ctx *c;
@@ -240,5 +336,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	framer_only(c, data, size);
 	round_trip(c, data, size);
+	proto_check(data, size);
 	return 0;
 }

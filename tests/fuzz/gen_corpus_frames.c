@@ -3,7 +3,9 @@
  * APDUs (general-glo-ciphering headers with stand-in ciphertext, plain
  * data-notifications) wrapped by our own encoders, plus the damage the
  * framers must survive (bad checksums, bogus headers, the T210-D L
- * overflow, lost bytes, garbage, cut frames).
+ * overflow, lost bytes, garbage, cut frames).  The mbus corpus also holds
+ * inputs for the protocol pass of fuzz_mbus (its last byte picks framing
+ * and keys): real notifications, sealed with the key that pass uses.
  *
  *   gen_corpus_frames mbus DIR      gen_corpus_frames hdlc DIR
  */
@@ -14,8 +16,11 @@
 #include <string.h>
 
 #include "crc.h"
+#include "dlms.h"
+#include "gcm.h"
 #include "hdlc.h"
 #include "mbus.h"
+#include "reading.h"
 
 static const char *dir;
 static int failed;
@@ -179,6 +184,63 @@ static void gen_mbus(void)
 	put("other_ci", wire, wn);
 }
 
+/* Seeds for fuzz_mbus's protocol pass: stream + a selector byte. */
+static void put_sel(const char *name, const uint8_t *p, size_t n, uint8_t sel)
+{
+	memcpy(w2, p, n);
+	w2[n] = sel;
+	put(name, w2, n + 1);
+}
+
+static void gen_proto(void)
+{
+	static uint8_t key[16], akey[16];
+	static const uint8_t title[8] = {'S', 'A', 'G', 'Y', 0x05, 0xE8, 0x94, 0xB6};
+	memset(key, 0x5A, sizeof(key));
+	memset(akey, 0xA5, sizeof(akey));
+	static struct sm_reading_set set;
+	sm_set_clear(&set);
+	struct sm_obis o = sm_obis_make(1, 0, 1, 8, 0, 255);
+	sm_set_add_number(&set, &o, 4752026, 0, SM_UNIT_WH, NULL, 0, 0);
+	o = sm_obis_make(1, 0, 32, 7, 0, 255);
+	sm_set_add_number(&set, &o, 2334, -1, SM_UNIT_V, NULL, 0, 0);
+	o = sm_obis_make(0, 0, 96, 1, 0, 255);
+	sm_set_add_text(&set, &o, "178210128502", 12, 0);
+	set.meter_time_ms = 1731678345000LL;
+	sm_set_finish(&set);
+	uint8_t plain[512], sealed[600];
+	size_t pn = 0, sn = 0, wn = 0;
+	struct sm_gcm *g = NULL, *ga = NULL;
+	if (sm_dlms_encode(&set, SM_DLMS_FLAT, 0x80000001u, 60, plain, sizeof(plain), &pn) != SM_OK ||
+	    sm_gcm_new(key, NULL, &g) != SM_OK || sm_gcm_new(key, akey, &ga) != SM_OK) {
+		failed = 1;
+		return;
+	}
+	/* selector: value % 3 = framing (0 mbus, 1 hdlc, 2 raw); 0x10 Key; 0x20 AuthKey */
+	put_sel("proto_raw_plain", plain, pn, 0x02);
+	sm_gcm_seal(g, title, 7, 0x20, plain, pn, sealed, sizeof(sealed), &sn);
+	size_t at = 0;
+	memcpy(wire, plain, pn);
+	at += pn;
+	memcpy(wire + at, sealed, sn);
+	at += sn;
+	put_sel("proto_raw_plain_and_sealed", wire, at, 0x12);
+	put_sel("proto_raw_sealed_no_key", sealed, sn, 0x02);
+	sm_mbus_encode_apdu(sealed, sn, 245, wire, sizeof(wire), &wn);
+	put_sel("proto_mbus_sealed", wire, wn, 0x30);
+	sm_hdlc_encode_apdu(sealed, sn, 120, wire, sizeof(wire), &wn);
+	put_sel("proto_hdlc_sealed", wire, wn, 0x31);
+	sm_gcm_seal(ga, title, 8, 0x30, plain, pn, sealed, sizeof(sealed), &sn);
+	put_sel("proto_raw_tagged", sealed, sn, 0x32);
+	sm_mbus_encode_apdu(sealed, sn, 100, wire, sizeof(wire), &wn);
+	put_sel("proto_mbus_tagged", wire, wn, 0x30);
+	sm_dlms_encode(&set, SM_DLMS_STRUCTS, 0x80000001u, 60, plain, sizeof(plain), &pn);
+	sm_hdlc_encode_apdu(plain, pn, 2000, wire, sizeof(wire), &wn);
+	put_sel("proto_hdlc_plain_structs", wire, wn, 0x01);
+	sm_gcm_free(g);
+	sm_gcm_free(ga);
+}
+
 static void gen_hdlc(void)
 {
 	size_t n, wn, x;
@@ -256,8 +318,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	dir = argv[2];
-	if (strcmp(argv[1], "mbus") == 0)
+	if (strcmp(argv[1], "mbus") == 0) {
 		gen_mbus();
+		gen_proto();
+	}
 	else
 		gen_hdlc();
 	return failed;
