@@ -63,10 +63,12 @@
  *                   should be (bytes lost, or a new frame began early).
  *   SM_E_SYNTAX     a plausible header with an impossible L that does not
  *                   verify as an L overflow either.
- * flush: hands out complete frames still in the window (as feed with no
- * input), then drops a cut frame: SM_E_TRUNCATED when the window began
- * with a plausible header, silently otherwise; SM_NEED_MORE when nothing
- * is left.
+ * flush (silence, end of input): hands out a complete frame still in the
+ * window (as feed with no input would); otherwise a plausible header whose
+ * frame will not complete now is rejected like a bad candidate (its first
+ * byte dropped, the rest rescanned on the next call): SM_E_TRUNCATED, or
+ * SM_E_SYNTAX for an impossible L; a shorter start is dropped silently;
+ * SM_NEED_MORE when nothing is left.  Call it until SM_NEED_MORE.
  */
 #ifndef SM_MBUS_H
 #define SM_MBUS_H
