@@ -227,9 +227,9 @@ static void gen_proto(void)
 	put_sel("proto_raw_plain_and_sealed", wire, at, 0x12);
 	put_sel("proto_raw_sealed_no_key", sealed, sn, 0x02);
 	sm_mbus_encode_apdu(sealed, sn, 245, wire, sizeof(wire), &wn);
-	put_sel("proto_mbus_sealed", wire, wn, 0x30);
+	put_sel("proto_mbus_sealed", wire, wn, 0x12);
 	sm_hdlc_encode_apdu(sealed, sn, 120, wire, sizeof(wire), &wn);
-	put_sel("proto_hdlc_sealed", wire, wn, 0x31);
+	put_sel("proto_hdlc_sealed", wire, wn, 0x10);
 	sm_gcm_seal(ga, title, 8, 0x30, plain, pn, sealed, sizeof(sealed), &sn);
 	put_sel("proto_raw_tagged", sealed, sn, 0x32);
 	sm_mbus_encode_apdu(sealed, sn, 100, wire, sizeof(wire), &wn);
