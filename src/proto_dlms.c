@@ -22,12 +22,15 @@
  *        SM_E_AUTH (gcm.h); plaintext that does not start with 0x0F is
  *        SM_E_NOT_APDU ("decrypted data is not a DLMS APDU: check Key");
  *        readings decrypted without a verified tag (SC 0x20/0x21) are
- *        marked info->unauthenticated.
+ *        marked info->unauthenticated, unless an AuthKey is configured:
+ *        then such frames are refused (SM_E_AUTH: they could be forged or
+ *        downgraded).
  *   0xDB without a Key: SM_E_AUTH, "frame is encrypted ... but no Key is
  *        configured" (counted with the authentication errors: the cure is the
  *        same, a key).
  *   0x0F: decoded directly (meters with encryption off); with a Key
- *        configured such readings are marked info->unauthenticated too.
+ *        configured such readings are marked info->unauthenticated too, and
+ *        with an AuthKey they are refused (SM_E_AUTH).
  *   any other tag: SM_E_SYNTAX.
  * info->check is OK for M-Bus and HDLC (every checksum of the APDU's
  * frames verified).  Key bytes never appear in a diag.
