@@ -1921,8 +1921,8 @@ static void test_key_never_echoed(void **state)
 	snprintf(variants[nv++], 80, "%s0", KEY_HEX);
 	snprintf(variants[nv++], 80, "%s%s", KEY_HEX, KEY_HEX);
 	snprintf(variants[nv++], 80, "0x%s", KEY_HEX);
-	snprintf(variants[nv++], 80, "%.16s %s", KEY_HEX, KEY_HEX + 16);
-	snprintf(variants[nv++], 80, "%.8s-%.8s-%.8s-%.8s", KEY_HEX, KEY_HEX + 8, KEY_HEX + 16, KEY_HEX + 24);
+	snprintf(variants[nv++], 80, "%.16s %s", KEY_HEX, &KEY_HEX[16]);
+	snprintf(variants[nv++], 80, "%.8s-%.8s-%.8s-%.8s", KEY_HEX, &KEY_HEX[8], &KEY_HEX[16], &KEY_HEX[24]);
 	snprintf(variants[nv++], 80, "\"%s\"", KEY_HEX);
 	for (size_t i = 0; i < 32; i++) {
 		snprintf(variants[nv], 80, "%s", KEY_HEX);
