@@ -398,6 +398,45 @@ for name, meter, pat, dlms, simargs, want in KEY_EXAMPLES if have_key else ():
             sim.stop()
 
 
+# ---- the SML example: checked, then run against the simulator ----
+have_sml = run([SMARTMETER, "read", "--check", "-p", "sml", "-d", "/dev/null"])[0] == 0
+sim_sml = have_sml and "sml" in run([SMARTMETER, "simulate", "--help"])[1]
+if not have_sml:
+    print("note: Protocol \"sml\" is not in this build: contrib/sml-ehz.conf is not checked", flush=True)
+else:
+    name = "sml-ehz.conf"
+    path = os.path.join(contrib, name)
+    code, out, err = run([SMARTMETER, "read", "--check", "-c", path])
+    check(code == 0 and re.search(r'meter "ehz": protocol sml on \S+ \(9600 8N1\)', out)
+          and "configuration OK: 1 meter(s)" in out and "W! " not in err,
+          "contrib/%s: --check: meter ehz reads SML at 9600 8N1, no warning (%s) %s"
+          % (name, code, err.strip()[:200]))
+    alt = os.path.join(d, "all-" + name)
+    with open(alt, "w", encoding="utf-8") as f:
+        f.write(uncomment_meters(read_text(path)))
+    out = check_config(alt, "contrib/%s with every commented meter and option switched on" % name)
+    check("configuration OK: 2 meter(s)" in out and re.search(r'meter "old-ehz": protocol sml on \S+ \(2400 8N1\)', out),
+          "contrib/%s: the commented older eHZ reads at 2400 8N1" % name)
+    if sim_sml:
+        link = os.path.join(d, "sml-" + name)
+        sim = None
+        try:
+            sim = Proc([SMARTMETER, "simulate", "-p", "sml", "--link", link, "--period", "0.2"])
+            if not wait_for(lambda: os.path.islink(link), 5.0):
+                raise RuntimeError("simulator did not create %s" % link)
+            rd = Proc([SMARTMETER, "read", "-c", iec_example_on(name, link, "0")])
+            ok = rd.wait_lines(lambda p: all(n in iec_names(p, "ehz") for n in ("energy_import", "power_net")), 15)
+            code, _ = rd.stop(signal.SIGTERM)
+            check(ok and code == 0, "contrib/%s read from a simulated meter: energy_import and power_net %s"
+                  % (name, [l for l in rd.err if l.startswith("E! ")][:2]))
+            check_json_lines([l for l in rd.out if l], "read of contrib/%s" % name)
+        except RuntimeError as e:
+            check(False, "simulated meter for %s: %s" % (name, e))
+        finally:
+            if sim is not None:
+                sim.stop()
+
+
 # ---- the man pages ----
 def man_text(name):
     """A man page's source with font escapes removed and \\- turned into -."""
