@@ -724,6 +724,17 @@ enum sm_err sm_dlms_decode(const uint8_t *apdu, size_t n, struct sm_reading_set 
 	return SM_READINGS;
 }
 
+bool sm_dlms_unit_from_code(uint8_t code, enum sm_unit *unit, int8_t *exp10, const char **text)
+{
+	const struct unit_map *u = unit_by_code(code);
+	if (u == NULL)
+		return false;
+	*unit = u->unit;
+	*exp10 = u->exp10;
+	*text = u->text;
+	return true;
+}
+
 /* ------------------------------------------------------------------ */
 /* encoder                                                             */
 /* ------------------------------------------------------------------ */
@@ -768,6 +779,11 @@ static enum sm_err unit_code(const struct sm_reading *r, uint8_t *code)
 		return SM_E_RANGE;
 	}
 	return SM_E_RANGE;
+}
+
+enum sm_err sm_dlms_unit_to_code(const struct sm_reading *r, uint8_t *code)
+{
+	return unit_code(r, code);
 }
 
 /* The six groups of an OBIS code (all of A..E numeric and present; F 255

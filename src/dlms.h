@@ -91,4 +91,17 @@ enum sm_dlms_layout {
 enum sm_err sm_dlms_encode(const struct sm_reading_set *s, enum sm_dlms_layout layout, uint32_t invoke_id,
 			   int utc_offset_min, uint8_t *out, size_t cap, size_t *outlen);
 
+
+/*
+ * DLMS unit codes (IEC 62056-62), shared with SML (sml.c).
+ * sm_dlms_unit_from_code: the base unit and decimal exponent of a code
+ * (19 litre -> M3, -3); *text is the symbol for codes kept as OTHER (NULL
+ * otherwise).  false for a code not in the table (the caller keeps it as
+ * OTHER "dlms<code>").  0 and 255 are NONE.
+ * sm_dlms_unit_to_code: the code for a reading's unit (NONE -> 255; OTHER by
+ * its symbol or "dlms<code>"); SM_OK or SM_E_RANGE.
+ */
+bool sm_dlms_unit_from_code(uint8_t code, enum sm_unit *unit, int8_t *exp10, const char **text);
+enum sm_err sm_dlms_unit_to_code(const struct sm_reading *r, uint8_t *code);
+
 #endif
