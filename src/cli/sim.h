@@ -4,7 +4,7 @@
  * stop signal.  Only the simulate command uses this (one thread).
  *
  * simulate.c parses the command line into struct sim_opts and hands it to
- * the protocol's simulator (sim_dsmr.c, sim_iec.c, sim_dlms.c), which loads its
+ * the protocol's simulator (sim_dsmr.c, sim_iec.c, sim_dlms.c, sim_sml.c), which loads its
  * fixtures (usage errors before any pty exists), opens the pty with
  * sim_pty_open, serves until a signal or --count, and closes it again.
  * Diagnostics go to stderr through sm_cli_log.
@@ -60,6 +60,7 @@ struct sim_opts {
 int sim_dsmr(const struct sim_opts *o);
 int sim_iec(const struct sim_opts *o);
 int sim_dlms(const struct sim_opts *o);
+int sim_sml(const struct sim_opts *o);
 
 /* The security control a simulator seals with (o->security or its default). */
 uint8_t sim_security(const struct sim_opts *o);

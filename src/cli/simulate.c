@@ -1,7 +1,7 @@
 /*
  * simulate.c - `smartmeter simulate`: the command line and the
- * pseudo-terminal; the meters themselves are in sim_dsmr.c, sim_iec.c and
- * sim_dlms.c.
+ * pseudo-terminal; the meters themselves are in sim_dsmr.c, sim_iec.c,
+ * sim_dlms.c and sim_sml.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,7 +36,7 @@ static void simulate_help(FILE *f)
 	      "                           [--security 20|21|30|31] [...]\n"
 	      "Behave like a meter on a pseudo-terminal: push protocols send a frame every period;\n"
 	      "an IEC 62056-21 meter in mode A, B or C answers sign-on requests.\n\n"
-	      "  -p, --protocol NAME     dsmr, iec62056-21 or dlms\n"
+	      "  -p, --protocol NAME     dsmr, iec62056-21, dlms or sml\n"
 	      "      --fixture FILE      dsmr: telegrams to send in turn (default: a built-in DSMR 5\n"
 	      "                          meter whose counters advance with a plausible load);\n"
 	      "                          iec62056-21: a readout whose identification and data lines\n"
@@ -45,7 +45,12 @@ static void simulate_help(FILE *f)
 	      "                          or raw APDUs), or raw bytes; their APDUs are sent with the\n"
 	      "                          current time (needs --key for encrypted ones, else they go\n"
 	      "                          out as they are) in the --framing given (default: the\n"
-	      "                          fixture's); default: a built-in Austrian-style meter\n"
+	      "                          fixture's); default: a built-in Austrian-style meter;\n"
+	      "                          sml: SML files in hex, one a line, or raw bytes; each\n"
+	      "                          file's readings are sent in turn in SML files built anew\n"
+	      "                          with the current time; default: a built-in German meter\n"
+	      "                          (energy import and export, signed net power and its\n"
+	      "                          phases, voltages, server id)\n"
 	      "      --link PATH         symlink to the pseudo-terminal (replaced if it is a symlink)\n"
 	      "      --period SECONDS    time between frames of a push meter (default 1; fractions\n"
 	      "                          allowed)\n"
@@ -55,7 +60,7 @@ static void simulate_help(FILE *f)
 	      "                          default each telegram gets the current time (0-0:1.0.0) and\n"
 	      "                          a new CRC); iec62056-21: serve the fixture's data message as\n"
 	      "                          captured (by default it is encoded anew with a correct BCC);\n"
-	      "                          dlms: send the fixture's bytes as they are\n"
+	      "                          dlms, sml: send the fixture's bytes as they are\n"
 	      "IEC 62056-21:\n"
 	      "      --mode MODE         A (readout at 300 Bd), B (switch without ACK), C (ACK and\n"
 	      "                          switch; the default) or D (push every period)\n"
@@ -497,15 +502,17 @@ int sm_cmd_simulate(int argc, char **argv)
 		sm_cli_log(SM_LOG_ERROR, "simulate: unexpected argument \"%s\"", argv[optind]);
 		goto out;
 	}
-	/* dlms is simulated whether or not this build reads it. */
+	/* dlms and sml are simulated whether or not this build reads them. */
 	const struct sm_proto *proto = sm_proto_find(proto_name);
 	if (proto != NULL)
 		o.proto = proto->name;
 	else if (proto_name != NULL && strcasecmp(proto_name, "dlms") == 0)
 		o.proto = "dlms";
+	else if (proto_name != NULL && strcasecmp(proto_name, "sml") == 0)
+		o.proto = "sml";
 	if (o.proto == NULL) {
-		sm_cli_log(SM_LOG_ERROR, "simulate needs -p PROTOCOL (one of: %s%s)", sm_proto_names(),
-			   sm_proto_find("dlms") == NULL ? ", dlms" : "");
+		sm_cli_log(SM_LOG_ERROR, "simulate needs -p PROTOCOL (one of: %s%s%s)", sm_proto_names(),
+			   sm_proto_find("dlms") == NULL ? ", dlms" : "", sm_proto_find("sml") == NULL ? ", sml" : "");
 		goto out;
 	}
 	bool is_dsmr = strcmp(o.proto, "dsmr") == 0, is_dlms = strcmp(o.proto, "dlms") == 0;
@@ -536,6 +543,8 @@ int sm_cmd_simulate(int argc, char **argv)
 		status = sim_iec(&o);
 	else if (is_dlms)
 		status = sim_dlms(&o);
+	else if (strcmp(o.proto, "sml") == 0)
+		status = sim_sml(&o);
 	else
 		sm_cli_log(SM_LOG_ERROR, "simulate: protocol %s cannot be simulated by this build", o.proto);
 out:
