@@ -305,6 +305,7 @@ static int sm_plugin_read(void)
 			dispatch_counter(m->name, "errors", "reconnect", st.reconnect);
 			dispatch_counter(m->name, "errors", "unchecked", st.unchecked);
 			dispatch_counter(m->name, "total_operations", "unauthenticated", st.unauthenticated);
+			dispatch_counter(m->name, "total_operations", "crc_fallback", st.crc_fallback);
 		}
 	}
 	return 0;

@@ -34,6 +34,8 @@ struct sm_feed_info {
 	bool unauthenticated; /* readings of a meter with a Key from a frame no GCM tag
 				 authenticated (DLMS security control 0x20/0x21, or a plain
 				 APDU): still readings, but the reader may count them */
+	bool crc_fallback;    /* the frame's checksum verified only by a documented
+				 alternative (SML: CRC-16/KERMIT instead of X.25) */
 	struct sm_diag diag;  /* text for a negative return code */
 };
 

@@ -43,6 +43,7 @@ static enum sm_err sml_feed(void *st, const uint8_t *in, size_t n, size_t *used,
 	rc = sm_sml_decode(&frame, out, &bad, &bad_crc, &info->diag);
 	info->check = frame.check;
 	info->bad_lines = bad;
+	info->crc_fallback = rc == SM_READINGS && s->framer.kermit_last;
 	if (rc == SM_READINGS && s->framer.kermit_last && info->diag.msg[0] == '\0')
 		sm_diag_set(&info->diag, "SML: file CRC verified as CRC-16/KERMIT (fallback)");
 	else if (rc == SM_READINGS && bad_crc > 0 && info->diag.msg[0] == '\0')

@@ -87,7 +87,8 @@ struct meter {
 	double poll_s;    /* polled: seconds between polls */
 	int64_t next_poll;/* polled: mono ms when the next poll is due */
 
-	_Atomic uint64_t bytes, frames, crc, unchecked, unauthenticated, decode, auth, timeout, reconnect;
+	_Atomic uint64_t bytes, frames, crc, unchecked, unauthenticated, crc_fallback, decode, auth, timeout,
+		reconnect;
 	_Atomic int64_t last_frame_ms;
 
 	/* reader thread only; mono ms, -1 = never */
@@ -100,6 +101,7 @@ struct meter {
 	struct sm_logrl rl_crc, rl_decode, rl_auth, rl_stall;
 	struct sm_logrl rl_unchecked; /* frames accepted by IgnoreChecksum: warned, rate limited */
 	struct sm_logrl rl_unauth;    /* frames without a verified GCM tag: noted, rate limited */
+	struct sm_logrl rl_fallback;  /* frames verified by a fallback checksum: noted, rate limited */
 	struct sm_logrl rl_timeout;   /* polled: no answer */
 	struct sm_logrl rl_line;      /* polled: a line setting the port refused */
 };
@@ -368,6 +370,15 @@ static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_fee
 		if (sm_logrl_fail(&m->rl_unchecked, now_ms, &since))
 			rlog(r, SM_LOG_WARNING,
 			     "meter \"%s\" (%s): %" PRIu64 " %s with a wrong checksum accepted (IgnoreChecksum)",
+			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
+	}
+	if (info->crc_fallback) {
+		uint64_t since;
+		atomic_fetch_add(&m->crc_fallback, 1);
+		if (sm_logrl_fail(&m->rl_fallback, now_ms, &since))
+			rlog(r, SM_LOG_NOTICE,
+			     "meter \"%s\" (%s): %" PRIu64 " %s verified by the fallback checksum (SML: "
+			     "CRC-16/KERMIT instead of X.25)",
 			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
 	}
 	if (info->unauthenticated) {
@@ -1134,6 +1145,7 @@ void sm_reader_stats(const struct sm_reader *cr, size_t i, struct sm_stats *out)
 	out->crc = atomic_load(&m->crc);
 	out->unchecked = atomic_load(&m->unchecked);
 	out->unauthenticated = atomic_load(&m->unauthenticated);
+	out->crc_fallback = atomic_load(&m->crc_fallback);
 	out->decode = atomic_load(&m->decode);
 	out->auth = atomic_load(&m->auth);
 	out->timeout = atomic_load(&m->timeout);

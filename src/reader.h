@@ -69,6 +69,7 @@ struct sm_stats {
 	uint64_t crc;          /* CRC/BCC/checksum failures */
 	uint64_t unchecked;    /* frames accepted with a wrong checksum (IgnoreChecksum) */
 	uint64_t unauthenticated; /* frames of a meter with a Key that no GCM tag authenticated */
+	uint64_t crc_fallback; /* frames whose checksum verified only by a fallback (SML KERMIT) */
 	uint64_t decode;       /* frames/objects that did not decode (incl. oversize, truncation) */
 	uint64_t auth;         /* authentication failures */
 	uint64_t timeout;      /* push meters: stalls (Timeout seconds without a valid frame);
