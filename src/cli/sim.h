@@ -103,4 +103,9 @@ enum sim_wake sim_wait(struct sim_pty *p, int64_t until_ms, bool input);
  * Returns the bytes written. */
 size_t sim_write(int fd, const uint8_t *p, size_t n);
 
+/* A fixture file as bytes: hex text (one frame a line, '#' comments,
+ * blanks ignored) when it is nothing but that, else the raw bytes.  In
+ * place; returns the byte count.  (simulate.c) */
+size_t sim_fixture_bytes(unsigned char *p, size_t n);
+
 #endif

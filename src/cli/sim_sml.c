@@ -113,47 +113,6 @@ static enum sm_err model_set(struct sml_sim *d, int64_t now_ms)
 /* fixtures                                                          */
 /* ---------------------------------------------------------------- */
 
-/* A fixture file as bytes: hex text (files one a line, '#' comments,
- * blanks ignored) when it is nothing but that, else the raw bytes.  In
- * place; returns the byte count. */
-static size_t fixture_bytes(unsigned char *p, size_t n)
-{
-	bool hex = true;
-	size_t digits = 0;
-	for (size_t i = 0; i < n && hex; i++) {
-		unsigned char c = p[i];
-		if (c == '#') {
-			while (i < n && p[i] != '\n')
-				i++;
-		} else if (sm_hexval(c) >= 0) {
-			digits++;
-		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
-			hex = false;
-		}
-	}
-	if (!hex || digits == 0 || digits % 2 != 0)
-		return n;
-	size_t o = 0;
-	int hi = -1;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = p[i];
-		if (c == '#') {
-			while (i < n && p[i] != '\n')
-				i++;
-			continue;
-		}
-		int v = sm_hexval(c);
-		if (v < 0)
-			continue;
-		if (hi < 0) {
-			hi = v;
-		} else {
-			p[o++] = (uint8_t)(hi << 4 | v);
-			hi = -1;
-		}
-	}
-	return o;
-}
 
 /* The readings of s copied into out; with drop_other, numbers of a unit
  * we do not normalise (OTHER) are left out.  Returns how many were left
@@ -296,7 +255,7 @@ int sim_sml(const struct sim_opts *o)
 			goto out;
 		}
 		d->raw = file;
-		d->raw_n = fixture_bytes(file, filelen);
+		d->raw_n = sim_fixture_bytes(file, filelen);
 		if (d->raw_n == 0) {
 			sm_cli_log(SM_LOG_ERROR, "%s: empty", o->fixture);
 			goto out;

@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include "cursor.h"
 #include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
@@ -205,6 +206,48 @@ enum sim_wake sim_wait(struct sim_pty *p, int64_t until_ms, bool input)
 		if (sm_mono_ms() >= until_ms)
 			return SIM_TIME;
 	}
+}
+
+/* A fixture file as bytes: hex text (one frame a line, '#' comments,
+ * blanks ignored) when it is nothing but that, else the raw bytes.  In
+ * place; returns the byte count. */
+size_t sim_fixture_bytes(unsigned char *p, size_t n)
+{
+	bool hex = true;
+	size_t digits = 0;
+	for (size_t i = 0; i < n && hex; i++) {
+		unsigned char c = p[i];
+		if (c == '#') {
+			while (i < n && p[i] != '\n')
+				i++;
+		} else if (sm_hexval(c) >= 0) {
+			digits++;
+		} else if (c != ' ' && c != '\t' && c != '\r' && c != '\n') {
+			hex = false;
+		}
+	}
+	if (!hex || digits == 0 || digits % 2 != 0)
+		return n;
+	size_t o = 0;
+	int hi = -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = p[i];
+		if (c == '#') {
+			while (i < n && p[i] != '\n')
+				i++;
+			continue;
+		}
+		int v = sm_hexval(c);
+		if (v < 0)
+			continue;
+		if (hi < 0) {
+			hi = v;
+		} else {
+			p[o++] = (uint8_t)(hi << 4 | v);
+			hi = -1;
+		}
+	}
+	return o;
 }
 
 int sim_reader_baud(int master)
