@@ -183,7 +183,8 @@ static void sm_plugin_emit(void *ctx, const struct sm_meter_cfg *m, const struct
 		sm_obis_format(&r->obis, obis, sizeof obis);
 		vl.meta = meta_data_create();
 		if (vl.meta != NULL) {
-			meta_data_add_string(vl.meta, "obis", obis);
+			if (obis[0] != '\0') /* Modbus registers may have no code */
+				meta_data_add_string(vl.meta, "obis", obis);
 			meta_data_add_string(vl.meta, "unit",
 					     r->unit == SM_UNIT_OTHER ? r->unit_text : sm_unit_str(r->unit));
 		}

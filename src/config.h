@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include "err.h"
 #include "obis.h"
+#include "modbus_map.h"
 #include "proto.h"
 
 /* ---- generic tree (collectd's oconfig shape) ---- */
@@ -140,6 +141,17 @@ struct sm_meter_cfg {
 					file is read when the option is set */
 	/* dlms */
 	char framing;                /* Framing: 'm' mbus (default), 'h' hdlc, 'r' raw */
+	/* modbus (Protocol "modbus") */
+	int slave;                   /* Slave: unit id, 1..247 (Modbus TCP, tcp://,
+					also 0 and 255); default 1 */
+	char *model;                 /* Model: a built-in map (sm_mb_model_find), or NULL */
+	char *register_map;          /* RegisterMap: the name of a <RegisterMap> block, or NULL
+					(exactly one of Model and RegisterMap is required) */
+	const struct sm_mb_map *mb_map; /* set by sm_config_validate: the model's map or
+					   the user map (borrowed from sm_config.maps) */
+	struct sm_mb_plan *mb_plan;  /* owned, made by sm_config_validate from mb_map
+					(sm_mb_plan_make): computed once, shown by
+					`read --plan` */
 	char *warnings;              /* owned, NULL or '\n'-terminated lines: what the
 					setters found worth a warning (a KeyFile readable
 					by group or others); sm_config_validate gathers
@@ -159,6 +171,24 @@ struct sm_meter_cfg {
 #define SM_MAX_BAUD_SWITCH_DELAY_S 5.0
 #define SM_MAX_ADDRESS_LEN 32
 #define SM_DEFAULT_FRAMING 'm'
+/* Modbus: Timeout is the response timeout of one request (default and
+ * range); Interval defaults to SM_DEFAULT_MODBUS_POLL_S. */
+#define SM_DEFAULT_MODBUS_TIMEOUT_S 0.5
+#define SM_MIN_MODBUS_TIMEOUT_S 0.01
+#define SM_MAX_MODBUS_TIMEOUT_S 10.0
+#define SM_DEFAULT_SLAVE 1
+
+/* A <RegisterMap "name"> block: a user-defined map (SPEC.md section 4),
+ * owned by struct sm_config.  map.name, map.regs and every register's name
+ * point into the owned fields; map stays at the same address until
+ * sm_config_free (meters borrow it). */
+struct sm_user_map {
+	struct sm_mb_map map;
+	char *name;               /* owned */
+	struct sm_mb_reg *regs;   /* owned array of map.nregs */
+	char **reg_names;         /* owned array of owned names */
+	int line;                 /* of the block, 0 if unknown */
+};
 
 struct sm_config {
 	size_t nmeters;
@@ -169,6 +199,10 @@ struct sm_config {
 	 * sm_config_validate.  The plugin logs each line with WARNING, the
 	 * program prints each with "W! "; valid configurations may have some. */
 	char *warnings;
+	/* <RegisterMap> blocks, in the order given (owned, each allocated on
+	 * its own so meters may point at it). */
+	size_t nmaps;
+	struct sm_user_map **maps;
 };
 
 /* A device and the meters that share it (one reader thread). */
@@ -245,6 +279,19 @@ enum sm_err sm_meter_set_flag(struct sm_meter_cfg *m, const char *flag, const ch
  * blocks and options): every <Meter "name"> child becomes a meter through
  * sm_meter_set.  Unknown blocks and options are errors.  Does not validate
  * across meters: call sm_config_validate afterwards.
+ *
+ * <RegisterMap "name"> blocks (SPEC.md section 4) become c->maps: options
+ * MaxRegisters (1..125, default 125), EvenCount (boolean, default false),
+ * MaxGap (0..125 registers, default: no limit), Description (string), and
+ * <Register "name"> blocks with Address (0..65535, required), Function (3
+ * or 4, default 3), Type (default "uint16"), WordOrder (default "ABCD"),
+ * Scale (finite, nonzero, at most 15 significant digits, default 1), Unit
+ * (sm_unit_parse: "kWh" becomes Wh with the factor applied; default none),
+ * Obis (optional).  A map name must be unique and may not be a built-in
+ * model's name; register names are [A-Za-z0-9_]{1,47}.  Each map is
+ * checked with sm_mb_map_check when its block ends; errors name the map and
+ * the register ("register map \"trovis\": register \"flow_temp\": Type:
+ * expected one of int16, ..., got \"float\"").
  */
 enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *block,
 				char *err, size_t errlen);
@@ -273,6 +320,16 @@ enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *b
  *    with the same one, is an error naming both meters.
  * These bus rules are checked before the line-setting agreement.
  *  - AuthKey without Key or KeyFile is an error;
+ *  - modbus meters: exactly one of Model and RegisterMap (a Model must be
+ *    built in, a RegisterMap must name a <RegisterMap> block); mb_map and
+ *    mb_plan are set (a plan that does not fit is an error); Timeout
+ *    defaults to SM_DEFAULT_MODBUS_TIMEOUT_S and must lie within
+ *    SM_MIN/MAX_MODBUS_TIMEOUT_S; Slave defaults to SM_DEFAULT_SLAVE and is
+ *    1..247 on RTU devices (0 and 255 only on tcp://); meters on one Device
+ *    must all be modbus and have different Slave ids (an error names both
+ *    meters); an RTU Baudrate must be one sm_mb_baud_ok accepts (checked
+ *    by the option itself); rtu+tcp:// Devices are for modbus only;
+ *  - a <RegisterMap> no meter uses is not an error;
  *  - c->warnings is (re)built from the meters' warnings, also when the
  *    configuration turns out invalid.
  */

@@ -28,6 +28,7 @@
 	X(SM_E_RANGE, -202, "number out of range")                            \
 	X(SM_E_FULL, -203, "too many readings in one frame")                  \
 	X(SM_E_EMPTY, -204, "frame holds no readings")                        \
+	X(SM_E_EXCEPTION, -205, "exception reply from the device")            \
 	X(SM_E_AUTH, -301, "authentication failed")                           \
 	X(SM_E_NOT_APDU, -302, "decrypted data is not a DLMS APDU: check Key") \
 	X(SM_E_IO, -401, "input/output error")                                \

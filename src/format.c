@@ -133,8 +133,10 @@ enum sm_err sm_format_influx(struct sm_buf *b, const char *meter, const struct s
 	if (e == SM_OK) e = influx_tag(b, meter, strlen(meter));
 	if (e == SM_OK) e = sm_buf_adds(b, ",name=");
 	if (e == SM_OK) e = influx_tag(b, r->name, strnlen(r->name, sizeof r->name));
-	if (e == SM_OK) e = sm_buf_adds(b, ",obis=");
-	if (e == SM_OK) e = influx_tag(b, obis, strlen(obis));
+	if (e == SM_OK && obis[0] != '\0') { /* a tag may not be empty */
+		e = sm_buf_adds(b, ",obis=");
+		if (e == SM_OK) e = influx_tag(b, obis, strlen(obis));
+	}
 	if (e == SM_OK && un > 0) {
 		e = sm_buf_adds(b, ",unit=");
 		if (e == SM_OK) e = influx_tag(b, unit, un);

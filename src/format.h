@@ -23,7 +23,7 @@ enum sm_err sm_format_parse(const char *s, enum sm_format *out);
 /* {"time":T,"meter":"M","name":"N","obis":"O","unit":"U","value":V} or ..."text":"..."} */
 enum sm_err sm_format_json(struct sm_buf *b, const char *meter, const struct sm_reading_set *s,
 			   const struct sm_reading *r, int64_t time_ms);
-/* smartmeter,meter=M,name=N,obis=O,unit=U value=V T(ns)   (unit tag omitted when "") */
+/* smartmeter,meter=M,name=N,obis=O,unit=U value=V T(ns)   (obis and unit tags omitted when "") */
 enum sm_err sm_format_influx(struct sm_buf *b, const char *meter, const struct sm_reading_set *s,
 			     const struct sm_reading *r, int64_t time_ms);
 /* One aligned row: name, value, unit, obis, time. */

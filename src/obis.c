@@ -166,6 +166,11 @@ void sm_obis_format(const struct sm_obis *o, char *out, size_t cap)
 {
 	char tmp[SM_OBIS_STRLEN + 8];
 	struct sm_buf b;
+	if (o->present == 0) { /* no code at all (a Modbus register without one) */
+		if (cap > 0)
+			out[0] = '\0';
+		return;
+	}
 	sm_buf_init(&b, tmp, sizeof tmp);
 	if (has(o, SM_OBIS_A) && has(o, SM_OBIS_B)) {
 		add_group(&b, o, SM_OBIS_A);

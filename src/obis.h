@@ -49,7 +49,8 @@ enum sm_err sm_obis_parse(const char *p, size_t n, size_t *used, struct sm_obis 
 bool sm_obis_eq(const struct sm_obis *x, const struct sm_obis *y);
 
 /* "A-B:C.D.E" plus "*F" when F is present and not 255; groups not present are
- * left out as they were ("1.8.0").  Letters print as letters.  Always
+ * left out as they were ("1.8.0").  Letters print as letters.  A code with
+ * no group present at all (present == 0: a reading without OBIS code) gives "".  Always
  * NUL-terminates; needs at most SM_OBIS_STRLEN bytes. */
 #define SM_OBIS_STRLEN 28
 void sm_obis_format(const struct sm_obis *o, char *out, size_t cap);

@@ -50,6 +50,9 @@ enum sm_action_kind {
 	SM_ACT_WAIT,     /* pause ms milliseconds (e.g. before a baud switch) */
 	SM_ACT_READ,     /* read input; give up after ms milliseconds without any byte */
 	SM_ACT_DONE,     /* the poll is over (readings, if any, came with SM_READINGS) */
+	SM_ACT_MODBUS,   /* one Modbus read transaction on the port's libmodbus link
+			    (modbus_link.h): mb_* fields; the reader fills mb_rc and
+			    mb_exc and the words into mb_dst before poll_event */
 };
 
 struct sm_action {
@@ -58,7 +61,18 @@ struct sm_action {
 	size_t len;
 	bool drain;          /* SEND: tcdrain before the next action */
 	struct sm_line line; /* SET_LINE */
-	int ms;              /* WAIT: pause; READ: silence allowed before timing out */
+	int ms;              /* WAIT: pause; READ: silence allowed before timing out;
+				MODBUS: response timeout */
+	/* MODBUS: read mb_count registers at mb_addr of unit mb_slave with
+	 * function mb_function (3/4) into mb_dst (borrowed from the session
+	 * state).  Outcome, set by the reader: mb_rc as sm_mb_link_read returns
+	 * it (SM_OK, SM_E_TIMEOUT, SM_E_CRC, SM_E_EXCEPTION with mb_exc,
+	 * SM_E_SYNTAX); a lost port (SM_E_IO) ends the session instead. */
+	uint8_t mb_slave, mb_function;
+	uint16_t mb_addr, mb_count;
+	uint16_t *mb_dst;
+	enum sm_err mb_rc;
+	int mb_exc;
 };
 
 struct sm_proto {
@@ -98,10 +112,15 @@ struct sm_proto {
 	 *   after READ: the bytes that arrived (in, n; *used says how many the
 	 *   session took, the rest is offered again with the next call), or
 	 *   timed_out = true when ms passed without a byte.
+	 *   after MODBUS: in = NULL, n = 0, timed_out = (act->mb_rc ==
+	 *   SM_E_TIMEOUT); the outcome is in the action passed in (mb_rc,
+	 *   mb_exc), which the call then overwrites with the next action.
 	 * Returns SM_OK (next action set), SM_READINGS (out holds the readout;
 	 * the action is DONE or more steps follow, e.g. a sign-off), or a
-	 * negative code (the poll failed: action DONE, info->diag says why;
-	 * SM_E_TIMEOUT when the meter did not answer).  The reader runs
+	 * negative code (counted and logged like a rejected frame, info->diag
+	 * says why; SM_E_TIMEOUT when the meter did not answer).  After a
+	 * negative code the poll is over when the action is DONE; otherwise it
+	 * goes on (a Modbus meter's other requests after an exception reply).  The reader runs
 	 * actions until DONE and starts the next poll after the meter's
 	 * Interval; every poll starts from scratch (no state carried over
 	 * besides the configuration).
@@ -112,11 +131,26 @@ struct sm_proto {
 	enum sm_err (*poll_event)(void *st, const uint8_t *in, size_t n, size_t *used, bool timed_out,
 				  struct sm_action *act, struct sm_reading_set *out,
 				  struct sm_feed_info *info);
+	/* A polled meter that did not answer (SM_E_TIMEOUT) is backed off:
+	 * polled again after 2, 4, 8 ... intervals (at most SM_POLL_BACKOFF_MAX
+	 * intervals and SM_POLL_BACKOFF_MAX_S seconds) until it answers, so a
+	 * dead unit on a bus costs its neighbours at most one timeout now and
+	 * then.  false: polled every interval regardless. */
+	bool backoff_dead;
+	/* Uses the port's Modbus link (modbus_link.h) instead of a byte
+	 * transport: every meter of such a port must have it. */
+	bool modbus_link;
+	/* Default Interval of a polled meter of this protocol (seconds); 0:
+	 * SM_DEFAULT_POLL_S (config.h). */
+	double poll_default_s;
 	/* Forget partial input (after a reconnect). */
 	void (*reset)(void *st);
 	/* Release what init acquired (wipe keys).  May be NULL. */
 	void (*fini)(void *st);
 };
+
+#define SM_POLL_BACKOFF_MAX 32
+#define SM_POLL_BACKOFF_MAX_S 900
 
 /* Whether this meter is polled (its protocol has poll_start and the meter's
  * configuration asks for polling, e.g. IEC 62056-21 modes A-C) or a push

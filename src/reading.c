@@ -45,6 +45,24 @@ enum sm_err sm_set_add_number(struct sm_reading_set *s, const struct sm_obis *o,
 	return SM_OK;
 }
 
+enum sm_err sm_set_add_named(struct sm_reading_set *s, const char *name, const struct sm_obis *o,
+			     int64_t raw, int8_t scale, enum sm_unit unit,
+			     const char *unit_text, size_t unit_text_len, int64_t time_ms)
+{
+	static const struct sm_obis none;
+	enum sm_err e = sm_set_add_number(s, o != NULL ? o : &none, raw, scale, unit, unit_text,
+					  unit_text_len, time_ms);
+	if (e != SM_OK)
+		return e;
+	struct sm_reading *r = &s->r[s->n - 1];
+	size_t k = name != NULL ? strnlen(name, SM_NAME_LEN - 1) : 0;
+	if (k > 0)
+		memcpy(r->name, name, k);
+	r->name[k] = '\0';
+	r->fixed_name = true;
+	return SM_OK;
+}
+
 enum sm_err sm_set_add_text(struct sm_reading_set *s, const struct sm_obis *o,
 			    const char *text, size_t len, int64_t time_ms)
 {
@@ -67,7 +85,8 @@ void sm_set_finish(struct sm_reading_set *s)
 {
 	for (size_t i = 0; i < s->n && i < SM_MAX_READINGS; i++) {
 		struct sm_reading *r = &s->r[i];
-		sm_obis_name(&r->obis, &s->names, r->name, sizeof r->name);
+		if (!r->fixed_name)
+			sm_obis_name(&r->obis, &s->names, r->name, sizeof r->name);
 		r->kind = r->is_text ? SM_KIND_TEXT : sm_obis_kind(&r->obis, r->unit);
 	}
 }

@@ -39,6 +39,8 @@ struct sm_reading {
 	uint16_t text_len;
 	int64_t time_ms;        /* the reading's own meter time (unix ms, UTC),
 				   0 = none: use the set's time */
+	bool fixed_name;        /* name was given by the decoder (Modbus register
+				   maps): sm_set_finish keeps it */
 };
 
 struct sm_reading_set {
@@ -58,6 +60,13 @@ void sm_set_clear(struct sm_reading_set *s);
 enum sm_err sm_set_add_number(struct sm_reading_set *s, const struct sm_obis *o,
 			      int64_t raw, int8_t scale, enum sm_unit unit,
 			      const char *unit_text, size_t unit_text_len, int64_t time_ms);
+/* Append a numeric reading with a name of its own (Modbus registers): o may
+ * be NULL for a reading without an OBIS code (obis.present == 0; it formats
+ * as "").  name is truncated to SM_NAME_LEN - 1 bytes.  sm_set_finish keeps
+ * the name and takes the kind from the unit.  SM_E_FULL when the set is full. */
+enum sm_err sm_set_add_named(struct sm_reading_set *s, const char *name, const struct sm_obis *o,
+			     int64_t raw, int8_t scale, enum sm_unit unit,
+			     const char *unit_text, size_t unit_text_len, int64_t time_ms);
 /* Append a text reading (bytes copied into the pool).  SM_E_FULL when the set
  * or the pool is full. */
 enum sm_err sm_set_add_text(struct sm_reading_set *s, const struct sm_obis *o,

@@ -1,0 +1,2 @@
+/* sim_modbus.c - `smartmeter simulate -p modbus` (being written). */
+#include "sim.h"

@@ -1,0 +1,2 @@
+/* proto_modbus.c - Protocol "modbus" (being written). */
+#include "modbus_map.h"
