@@ -44,17 +44,23 @@ enum opt_id {
 	OPT_KEY_FILE,
 	OPT_AUTH_KEY,
 	OPT_FRAMING,
+	OPT_SLAVE,
+	OPT_MODEL,
+	OPT_REGISTER_MAP,
 	OPT_COUNT
 };
 
 #define IEC "iec62056-21"
 #define CRYPT_PROTOS "dlms,dsmr"
+#define MODBUS "modbus"
 
 const struct sm_option_desc sm_meter_options[] = {
 	[OPT_PROTOCOL] = {"Protocol", "protocol", SM_OPT_STRING, "NAME",
 			  "protocol of the meter (required)", NULL},
 	[OPT_DEVICE] = {"Device", "device", SM_OPT_STRING, "DEVICE",
-			"serial port, tcp://HOST:PORT or file:PATH (required)", NULL},
+			"serial port, tcp://HOST:PORT, rtu+tcp://HOST:PORT (modbus) or file:PATH "
+			"(required)",
+			NULL},
 	[OPT_BAUDRATE] = {"Baudrate", "baudrate", SM_OPT_NUMBER, "BAUD",
 			  "line speed (default: the protocol's)", NULL},
 	[OPT_PARITY] = {"Parity", "parity", SM_OPT_STRING, "none|even|odd",
@@ -68,7 +74,9 @@ const struct sm_option_desc sm_meter_options[] = {
 			  "one emission per interval (default 0: every frame)", NULL},
 	[OPT_TIMEOUT] = {"Timeout", "timeout", SM_OPT_NUMBER, "SECONDS",
 			 "push meters: seconds without a valid frame before the meter counts as "
-			 "stalled (default 30)", NULL},
+			 "stalled (default 30); modbus: response timeout of one request (0.01..10, "
+			 "default 0.5)",
+			 NULL},
 	[OPT_SELECT] = {"Select", "select", SM_OPT_LIST, "NAME|OBIS",
 			"only these readings (canonical names or OBIS codes; repeatable)", NULL},
 	[OPT_IGNORE_CHECKSUM] = {"IgnoreChecksum", "ignore-checksum", SM_OPT_BOOL, "true|false",
@@ -105,6 +113,16 @@ const struct sm_option_desc sm_meter_options[] = {
 	[OPT_FRAMING] = {"Framing", "framing", SM_OPT_STRING, "mbus|hdlc|raw",
 			 "dlms: M-Bus long frames (default), HDLC frames or a raw APDU stream",
 			 "dlms"},
+	[OPT_SLAVE] = {"Slave", "slave", SM_OPT_NUMBER, "ID",
+		       "modbus: unit id of the meter, 1..247 (0..255 with a tcp:// Device; "
+		       "default 1)",
+		       MODBUS},
+	[OPT_MODEL] = {"Model", "model", SM_OPT_STRING, "MODEL",
+		       "modbus: a built-in register map such as \"sdm630\" (or RegisterMap)", MODBUS},
+	[OPT_REGISTER_MAP] = {"RegisterMap", "register-map", SM_OPT_STRING, "NAME",
+			      "modbus: the name of a <RegisterMap> block of the configuration "
+			      "(or Model)",
+			      MODBUS},
 	[OPT_COUNT] = {NULL, NULL, SM_OPT_STRING, NULL, NULL, NULL},
 };
 
@@ -284,7 +302,48 @@ static enum sm_err set_protocol(struct sm_meter_cfg *m, const struct sm_cfg_valu
 	return SM_OK;
 }
 
-#define DEVICE_WHAT "a serial port path, tcp://HOST:PORT or file:PATH"
+#define DEVICE_WHAT "a serial port path, tcp://HOST:PORT, rtu+tcp://HOST:PORT or file:PATH"
+#define TCP_PREFIX "tcp://"
+#define RTU_TCP_PREFIX "rtu+tcp://"
+
+static bool is_tcp_device(const char *dev)
+{
+	return dev != NULL && strncmp(dev, TCP_PREFIX, strlen(TCP_PREFIX)) == 0;
+}
+
+static bool is_rtu_tcp_device(const char *dev)
+{
+	return dev != NULL && strncmp(dev, RTU_TCP_PREFIX, strlen(RTU_TCP_PREFIX)) == 0;
+}
+
+/* What is wrong with the HOST:PORT of a network Device, or NULL. */
+static const char *host_port_problem(const char *hp)
+{
+	const char *colon = strrchr(hp, ':');
+	if (colon == NULL)
+		return "no port";
+	size_t hl = (size_t)(colon - hp);
+	if (hl == 0)
+		return "no host";
+	if (hp[0] == '[' && (hl < 3 || hp[hl - 1] != ']'))
+		return "bad [IPv6] host";
+	if (hp[0] != '[' && memchr(hp, ':', hl) != NULL)
+		return "write an IPv6 host in brackets";
+	for (size_t i = 0; i < hl; i++)
+		if (hp[i] == '/' || hp[i] == ' ')
+			return "bad host";
+	const char *pp = colon + 1;
+	unsigned long port = 0;
+	size_t digits = 0;
+	for (; pp[digits] != '\0'; digits++) {
+		if (pp[digits] < '0' || pp[digits] > '9' || digits >= 5)
+			return "port must be 1..65535";
+		port = port * 10 + (unsigned long)(pp[digits] - '0');
+	}
+	if (digits == 0 || port < 1 || port > 65535)
+		return "port must be 1..65535";
+	return NULL;
+}
 
 static enum sm_err set_device(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
 			      const struct optctx *x)
@@ -300,31 +359,10 @@ static enum sm_err set_device(struct sm_meter_cfg *m, const struct sm_cfg_value 
 	for (const char *q = s; *q != '\0'; q++)
 		if ((unsigned char)*q < 0x20 || *q == 0x7f)
 			return expected(x, DEVICE_WHAT, v, "control character");
-	if (strncmp(s, "tcp://", 6) == 0) {
-		const char *hp = s + 6;
-		const char *colon = strrchr(hp, ':');
-		if (colon == NULL)
-			return expected(x, DEVICE_WHAT, v, "no port");
-		size_t hl = (size_t)(colon - hp);
-		if (hl == 0)
-			return expected(x, DEVICE_WHAT, v, "no host");
-		if (hp[0] == '[' && (hl < 3 || hp[hl - 1] != ']'))
-			return expected(x, DEVICE_WHAT, v, "bad [IPv6] host");
-		if (hp[0] != '[' && memchr(hp, ':', hl) != NULL)
-			return expected(x, DEVICE_WHAT, v, "write an IPv6 host in brackets");
-		for (size_t i = 0; i < hl; i++)
-			if (hp[i] == '/' || hp[i] == ' ')
-				return expected(x, DEVICE_WHAT, v, "bad host");
-		const char *pp = colon + 1;
-		unsigned long port = 0;
-		size_t digits = 0;
-		for (; pp[digits] != '\0'; digits++) {
-			if (pp[digits] < '0' || pp[digits] > '9' || digits >= 5)
-				return expected(x, DEVICE_WHAT, v, "port must be 1..65535");
-			port = port * 10 + (unsigned long)(pp[digits] - '0');
-		}
-		if (digits == 0 || port < 1 || port > 65535)
-			return expected(x, DEVICE_WHAT, v, "port must be 1..65535");
+	if (is_tcp_device(s) || is_rtu_tcp_device(s)) {
+		const char *why = host_port_problem(strstr(s, "://") + 3);
+		if (why != NULL)
+			return expected(x, DEVICE_WHAT, v, why);
 	} else if (strncmp(s, "file:", 5) == 0) {
 		if (s[5] == '\0')
 			return expected(x, DEVICE_WHAT, v, "empty path");
@@ -901,6 +939,67 @@ static enum sm_err set_framing(struct sm_meter_cfg *m, const struct sm_cfg_value
 	return expected(x, "\"mbus\", \"hdlc\" or \"raw\"", v, NULL);
 }
 
+/* ---- modbus ---- */
+
+#define SLAVE_WHAT "a unit id 1..247 (0..255 with a tcp:// Device)"
+#define MAP_NAME_WHAT "1 to 63 characters of A-Z a-z 0-9 _ . -"
+
+static bool valid_meter_name(const char *s);
+
+static enum sm_err set_slave(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			     const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	int id;
+	if (!int_in(v, 0, 255, &id))
+		return expected(x, SLAVE_WHAT, v, NULL);
+	m->slave = id;
+	return SM_OK;
+}
+
+static enum sm_err set_model(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+			     const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	const struct sm_mb_map *map = NULL;
+	if (v->type == SM_CV_STRING && v->s != NULL)
+		map = sm_mb_model_find(v->s);
+	if (map == NULL || map->name == NULL) {
+		char what[640];
+		snprintf(what, sizeof(what), "one of %s", sm_mb_model_names());
+		const char *hint = NULL;
+		if (v->type == SM_CV_STRING && v->s != NULL && valid_meter_name(v->s))
+			hint = "a map of your own goes into a <RegisterMap> block, named by RegisterMap";
+		return expected(x, what, v, hint);
+	}
+	char *d = xstrdup(map->name);
+	if (d == NULL)
+		return out_of_memory(x);
+	free(m->model);
+	m->model = d;
+	return SM_OK;
+}
+
+static enum sm_err set_register_map(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
+				    const struct optctx *x)
+{
+	enum sm_err rc = one_value(x, nv);
+	if (rc != SM_OK)
+		return rc;
+	if (v->type != SM_CV_STRING || v->s == NULL || !valid_meter_name(v->s))
+		return expected(x, "the name of a <RegisterMap> block (" MAP_NAME_WHAT ")", v, NULL);
+	char *d = xstrdup(v->s);
+	if (d == NULL)
+		return out_of_memory(x);
+	free(m->register_map);
+	m->register_map = d;
+	return SM_OK;
+}
+
 typedef enum sm_err (*setter_fn)(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
 				 const struct optctx *x);
 
@@ -924,6 +1023,9 @@ static const setter_fn setters[OPT_COUNT] = {
 	[OPT_KEY_FILE] = set_key_file,
 	[OPT_AUTH_KEY] = set_auth_key,
 	[OPT_FRAMING] = set_framing,
+	[OPT_SLAVE] = set_slave,
+	[OPT_MODEL] = set_model,
+	[OPT_REGISTER_MAP] = set_register_map,
 };
 
 const struct sm_option_desc *sm_option_find(const char *name)
@@ -1110,6 +1212,22 @@ void sm_config_init(struct sm_config *c)
 	c->nmeters = 0;
 	c->meters = NULL;
 	c->warnings = NULL;
+	c->nmaps = 0;
+	c->maps = NULL;
+}
+
+static void user_map_free(struct sm_user_map *um)
+{
+	if (um == NULL)
+		return;
+	if (um->reg_names != NULL)
+		for (size_t i = 0; i < um->map.nregs; i++)
+			free(um->reg_names[i]);
+	free(um->reg_names);
+	free(um->regs);
+	free(um->name);
+	free(um->description);
+	free(um);
 }
 
 static void meter_free(struct sm_meter_cfg *m)
@@ -1119,6 +1237,9 @@ static void meter_free(struct sm_meter_cfg *m)
 	free(m->address);
 	free(m->key_file);
 	free(m->warnings);
+	free(m->model);
+	free(m->register_map);
+	free(m->mb_plan);
 	for (size_t i = 0; i < m->nselect; i++)
 		free(m->select[i]);
 	/* sm_wipe, not memset: a store to memory about to be freed may be elided. */
@@ -1135,6 +1256,9 @@ void sm_config_free(struct sm_config *c)
 		meter_free(&c->meters[i]);
 	free(c->meters);
 	free(c->warnings);
+	for (size_t i = 0; i < c->nmaps; i++)
+		user_map_free(c->maps[i]);
+	free(c->maps);
 	sm_config_init(c);
 }
 
@@ -1214,6 +1338,7 @@ enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
 	m->iec_mode = SM_DEFAULT_IEC_MODE;
 	m->baud_switch_delay_s = SM_DEFAULT_BAUD_SWITCH_DELAY_S;
 	m->framing = SM_DEFAULT_FRAMING;
+	m->slave = SM_DEFAULT_SLAVE;
 	if (out != NULL)
 		*out = m;
 	return SM_OK;
@@ -1233,6 +1358,531 @@ static void describe_node(const struct sm_cfg_node *n, char *out, size_t cap)
 	}
 }
 
+/* ---- <RegisterMap> blocks ---- */
+
+#define MAP_DEFAULT_DESCRIPTION "register map of the configuration"
+#define MAP_MAX_DESCRIPTION 200
+#define REG_NAME_MAX 47
+#define REG_NAME_WHAT "1 to 47 characters of A-Z a-z 0-9 _"
+#define MAP_OPTIONS "MaxRegisters, EvenCount, MaxGap, Description"
+#define REG_OPTIONS "Address, Function, Type, WordOrder, Scale, Unit, Obis"
+
+/* Where a map error goes and how it starts: "register map "m": " and, inside
+ * a <Register>, "register "r": ". */
+struct mapctx {
+	const char *map;
+	const char *reg; /* NULL outside a <Register> block */
+	char *err;
+	size_t errlen;
+};
+
+static void __attribute__((format(printf, 3, 4)))
+map_err(const struct mapctx *x, const char *opt, const char *fmt, ...)
+{
+	if (x->err == NULL || x->errlen == 0)
+		return;
+	char qm[96], qr[96];
+	quote_str(x->map, qm, sizeof(qm));
+	int k;
+	if (x->reg != NULL) {
+		quote_str(x->reg, qr, sizeof(qr));
+		k = snprintf(x->err, x->errlen, "register map %s: register %s: %s%s", qm, qr,
+			     opt != NULL ? opt : "", opt != NULL ? ": " : "");
+	} else {
+		k = snprintf(x->err, x->errlen, "register map %s: %s%s", qm, opt != NULL ? opt : "",
+			     opt != NULL ? ": " : "");
+	}
+	if (k < 0 || (size_t)k >= x->errlen)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(x->err + k, x->errlen - (size_t)k, fmt, ap);
+	va_end(ap);
+}
+
+static enum sm_err map_expected(const struct mapctx *x, const char *opt, const char *what,
+				const struct sm_cfg_value *v)
+{
+	char got[96];
+	describe_value(v, got, sizeof(got));
+	map_err(x, opt, "expected %s, got %s", what, got);
+	return SM_E_CONFIG;
+}
+
+/* The one value of option node o, or NULL with the error set. */
+static const struct sm_cfg_value *map_one_value(const struct mapctx *x, const struct sm_cfg_node *o)
+{
+	if (o->nvalues == 1)
+		return &o->values[0];
+	if (o->nvalues == 0)
+		map_err(x, o->key, "expected a value, got none");
+	else
+		map_err(x, o->key, "expected one value, got %zu", o->nvalues);
+	return NULL;
+}
+
+static enum sm_err map_nomem(const struct mapctx *x)
+{
+	map_err(x, NULL, "out of memory");
+	return SM_E_NOMEM;
+}
+
+/* A BOOL, or a string true/false/yes/no/on/off. */
+static bool cfg_bool(const struct sm_cfg_value *v, bool *out)
+{
+	if (v->type == SM_CV_BOOL) {
+		*out = v->b;
+		return true;
+	}
+	return v->type == SM_CV_STRING && v->s != NULL && bool_word(v->s, false, out);
+}
+
+/* Exact powers of ten (every one up to 1e22 is a double). */
+static const double pow10_tab[] = {
+	1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+	1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+#define SCALE_MAX_EXP 22
+#define SCALE_MAX_MUL 1000000000000000LL /* 10^15: mul has at most 15 digits */
+
+/*
+ * v as the shortest decimal mul * 10^exp that reads back as v: the largest
+ * exp (so the fewest digits) for which some mul below 10^15 gives v again.
+ * A candidate is checked exactly: mul and 10^|exp| are exact doubles and
+ * one multiplication or division rounds once, which is what reading the
+ * decimal text gives (the classic exact fast path of decimal conversion).
+ * false for 0, non-finite values and values that need more than 15 digits
+ * or an exponent beyond +-22.
+ */
+static bool scale_decimal(double v, int64_t *mul, int *exp)
+{
+	if (!isfinite(v) || v == 0)
+		return false;
+	for (int e = SCALE_MAX_EXP; e >= -SCALE_MAX_EXP; e--) {
+		double t = e >= 0 ? v / pow10_tab[e] : v * pow10_tab[-e];
+		if (fabs(t) >= (double)SCALE_MAX_MUL + 1)
+			break;
+		long long n0 = llround(t);
+		for (long long n = n0 - 1; n <= n0 + 1; n++) {
+			if (n == 0 || n >= SCALE_MAX_MUL || n <= -SCALE_MAX_MUL)
+				continue;
+			double back = e >= 0 ? (double)n * pow10_tab[e] : (double)n / pow10_tab[-e];
+			if (back == v) {
+				*mul = n;
+				*exp = e;
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+static bool valid_reg_name(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++) {
+		char ch = s[n];
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '_'))
+			return false;
+		if (n >= REG_NAME_MAX)
+			return false;
+	}
+	return n >= 1;
+}
+
+/* "one of int16, uint16, ..." / "one of ABCD, ..." */
+static void type_list(char *out, size_t cap, bool orders)
+{
+	struct sm_buf b;
+	sm_buf_init(&b, out, cap);
+	sm_buf_adds(&b, "one of ");
+	for (int i = 0; i < (orders ? 4 : 8); i++) {
+		const char *nm = orders ? sm_mb_order_name((enum sm_mb_order)i)
+					: sm_mb_type_name((enum sm_mb_type)i);
+		sm_buf_addf(&b, "%s%s", i ? ", " : "", nm != NULL ? nm : "?");
+	}
+}
+
+enum reg_opt { RO_ADDRESS, RO_FUNCTION, RO_TYPE, RO_WORD_ORDER, RO_SCALE, RO_UNIT, RO_OBIS, RO_COUNT };
+static const char *const reg_opt_names[RO_COUNT] = {"Address", "Function", "Type", "WordOrder",
+						    "Scale",   "Unit",     "Obis"};
+
+/* One option of a <Register> block into r (scale and unit exponents are
+ * kept apart in *scale_exp / *unit_exp until the block ends). */
+static enum sm_err register_option(const struct mapctx *x, enum reg_opt id, const struct sm_cfg_node *o,
+				   struct sm_mb_reg *r, int *scale_exp, int *unit_exp)
+{
+	const char *opt = reg_opt_names[id];
+	const struct sm_cfg_value *v = map_one_value(x, o);
+	if (v == NULL)
+		return SM_E_CONFIG;
+	int iv;
+	char what[160];
+	switch (id) {
+	case RO_ADDRESS:
+		if (!int_in(v, 0, 65535, &iv))
+			return map_expected(x, opt, "a 0-based protocol address 0..65535", v);
+		r->address = (uint16_t)iv;
+		return SM_OK;
+	case RO_FUNCTION:
+		if (!int_in(v, SM_MB_FC_HOLDING, SM_MB_FC_INPUT, &iv))
+			return map_expected(x, opt, "3 (holding registers) or 4 (input registers)", v);
+		r->function = (uint8_t)iv;
+		return SM_OK;
+	case RO_TYPE:
+		if (v->type != SM_CV_STRING || v->s == NULL || !sm_mb_type_parse(v->s, &r->type)) {
+			type_list(what, sizeof(what), false);
+			return map_expected(x, opt, what, v);
+		}
+		return SM_OK;
+	case RO_WORD_ORDER:
+		if (v->type != SM_CV_STRING || v->s == NULL || !sm_mb_order_parse(v->s, &r->order)) {
+			type_list(what, sizeof(what), true);
+			return map_expected(x, opt, what, v);
+		}
+		return SM_OK;
+	case RO_SCALE: {
+		int64_t mul;
+		int e;
+		if (v->type != SM_CV_NUMBER)
+			return map_expected(x, opt, "a nonzero number", v);
+		if (!scale_decimal(v->num, &mul, &e)) {
+			map_err(x, opt,
+				"expected a nonzero number of at most 15 significant digits (magnitude "
+				"1e-22 to 1e37), got %.17g",
+				v->num);
+			return SM_E_CONFIG;
+		}
+		r->mul = mul;
+		*scale_exp = e;
+		return SM_OK;
+	}
+	case RO_UNIT: {
+		enum sm_unit u;
+		int8_t ue;
+		const char *what_unit = "a unit such as \"kWh\", \"W\", \"V\", \"A\" or \"Hz\" (text "
+					"of up to 7 characters for others)";
+		if (v->type != SM_CV_STRING || v->s == NULL)
+			return map_expected(x, opt, what_unit, v);
+		size_t n = strlen(v->s);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)v->s[i] < 0x20 || v->s[i] == 0x7f)
+				return map_expected(x, opt, what_unit, v);
+		if (sm_unit_parse(v->s, n, &u, &ue) != SM_OK)
+			return map_expected(x, opt, what_unit, v);
+		if (u == SM_UNIT_OTHER) {
+			if (n >= SM_UNIT_TEXT)
+				return map_expected(x, opt, what_unit, v);
+			memcpy(r->unit_text, v->s, n + 1);
+		} else {
+			memset(r->unit_text, 0, sizeof(r->unit_text));
+		}
+		r->unit = u;
+		*unit_exp = ue;
+		return SM_OK;
+	}
+	case RO_OBIS: {
+		const char *what_obis = "an OBIS code A-B:C.D.E such as \"1-0:32.7.0\"";
+		struct sm_obis ob;
+		size_t used = 0;
+		const unsigned need = SM_OBIS_BIT(SM_OBIS_A) | SM_OBIS_BIT(SM_OBIS_B) |
+				      SM_OBIS_BIT(SM_OBIS_C) | SM_OBIS_BIT(SM_OBIS_D) |
+				      SM_OBIS_BIT(SM_OBIS_E);
+		if (v->type != SM_CV_STRING || v->s == NULL)
+			return map_expected(x, opt, what_obis, v);
+		size_t n = strlen(v->s);
+		if (n == 0 || sm_obis_parse(v->s, n, &used, &ob) != SM_OK || used != n ||
+		    (ob.present & need) != need)
+			return map_expected(x, opt, what_obis, v);
+		r->obis = ob;
+		return SM_OK;
+	}
+	case RO_COUNT:
+		break;
+	}
+	map_err(x, opt, "internal: unknown option");
+	return SM_E_CONFIG;
+}
+
+/* A <Register "name"> block into r; *name_out gets the owned name. */
+static enum sm_err read_register(struct mapctx *x, const struct sm_cfg_node *n, struct sm_mb_reg *r,
+				 char **name_out)
+{
+	if (n->nvalues != 1 || n->values[0].type != SM_CV_STRING || n->values[0].s == NULL ||
+	    !valid_reg_name(n->values[0].s)) {
+		char got[96], where[32] = "";
+		if (n->nvalues == 1)
+			describe_value(&n->values[0], got, sizeof(got));
+		else
+			snprintf(got, sizeof(got), "%zu values", n->nvalues);
+		if (n->line > 0)
+			snprintf(where, sizeof(where), " (line %d)", n->line);
+		map_err(x, NULL,
+			"<Register>%s: expected one string argument, the register name (" REG_NAME_WHAT
+			"), got %s",
+			where, got);
+		return SM_E_CONFIG;
+	}
+	x->reg = n->values[0].s;
+	memset(r, 0, sizeof(*r));
+	r->function = SM_MB_FC_HOLDING;
+	r->type = SM_MB_UINT16;
+	r->order = SM_MB_ABCD;
+	r->mul = 1;
+	r->unit = SM_UNIT_NONE;
+	int scale_exp = 0, unit_exp = 0;
+	unsigned seen = 0;
+	for (size_t j = 0; j < n->nchildren; j++) {
+		const struct sm_cfg_node *o = &n->children[j];
+		char d[160];
+		if (o->block || o->nchildren > 0 || o->key == NULL) {
+			describe_node(o, d, sizeof(d));
+			map_err(x, NULL, "unknown %s: expected the options " REG_OPTIONS, d);
+			return SM_E_CONFIG;
+		}
+		size_t id = 0;
+		while (id < RO_COUNT && strcasecmp(o->key, reg_opt_names[id]) != 0)
+			id++;
+		if (id == RO_COUNT) {
+			char q[96];
+			quote_str(o->key, q, sizeof(q));
+			map_err(x, NULL, "unknown option %s (known: " REG_OPTIONS ")", q);
+			return SM_E_CONFIG;
+		}
+		if (seen & (1u << id)) {
+			map_err(x, reg_opt_names[id], "given more than once");
+			return SM_E_CONFIG;
+		}
+		enum sm_err rc = register_option(x, (enum reg_opt)id, o, r, &scale_exp, &unit_exp);
+		if (rc != SM_OK)
+			return rc;
+		seen |= 1u << id;
+	}
+	if (!(seen & (1u << RO_ADDRESS))) {
+		map_err(x, "Address", "missing (expected the register's 0-based protocol address, 0..65535)");
+		return SM_E_CONFIG;
+	}
+	/* |scale_exp| <= 22 and |unit_exp| <= 6 or so: the sum fits int8_t */
+	int e = scale_exp + unit_exp;
+	if (e < INT8_MIN || e > INT8_MAX) {
+		map_err(x, "Scale", "the scale and the unit's prefix together are out of range");
+		return SM_E_CONFIG;
+	}
+	r->exp = (int8_t)e;
+	char *dup = xstrdup(n->values[0].s);
+	if (dup == NULL)
+		return map_nomem(x);
+	*name_out = dup;
+	r->name = dup;
+	x->reg = NULL;
+	return SM_OK;
+}
+
+enum map_opt { MO_MAX_REGISTERS, MO_EVEN_COUNT, MO_MAX_GAP, MO_DESCRIPTION, MO_COUNT };
+static const char *const map_opt_names[MO_COUNT] = {"MaxRegisters", "EvenCount", "MaxGap",
+						    "Description"};
+
+static enum sm_err map_option(const struct mapctx *x, enum map_opt id, const struct sm_cfg_node *o,
+			      struct sm_user_map *um)
+{
+	const char *opt = map_opt_names[id];
+	const struct sm_cfg_value *v = map_one_value(x, o);
+	if (v == NULL)
+		return SM_E_CONFIG;
+	int iv;
+	bool b;
+	switch (id) {
+	case MO_MAX_REGISTERS:
+		if (!int_in(v, 1, SM_MB_MAX_COUNT, &iv))
+			return map_expected(x, opt, "1..125 (registers per request)", v);
+		um->map.max_count = (uint16_t)iv;
+		return SM_OK;
+	case MO_EVEN_COUNT:
+		if (!cfg_bool(v, &b))
+			return map_expected(x, opt, "true or false", v);
+		um->map.even = b;
+		return SM_OK;
+	case MO_MAX_GAP:
+		if (!int_in(v, 0, SM_MB_MAX_COUNT, &iv))
+			return map_expected(x, opt,
+					    "0..125 (unlisted registers a request may read through)", v);
+		um->map.max_gap = (uint16_t)iv;
+		return SM_OK;
+	case MO_DESCRIPTION: {
+		const char *what = "a string of at most 200 printable characters";
+		if (v->type != SM_CV_STRING || v->s == NULL)
+			return map_expected(x, opt, what, v);
+		size_t n = strlen(v->s);
+		if (n > MAP_MAX_DESCRIPTION)
+			return map_expected(x, opt, what, v);
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)v->s[i] < 0x20 || v->s[i] == 0x7f)
+				return map_expected(x, opt, what, v);
+		char *d = xstrdup(v->s);
+		if (d == NULL)
+			return map_nomem(x);
+		free(um->description);
+		um->description = d;
+		um->map.description = d;
+		return SM_OK;
+	}
+	case MO_COUNT:
+		break;
+	}
+	map_err(x, opt, "internal: unknown option");
+	return SM_E_CONFIG;
+}
+
+static bool is_block_named(const struct sm_cfg_node *n, const char *name)
+{
+	return (n->block || n->nchildren > 0) && n->key != NULL && strcasecmp(n->key, name) == 0;
+}
+
+/* Read the items of a <RegisterMap> block into um (its name is set). */
+static enum sm_err read_map_items(struct mapctx *x, const struct sm_cfg_node *n, struct sm_user_map *um)
+{
+	size_t nregs = 0;
+	for (size_t j = 0; j < n->nchildren; j++)
+		if (is_block_named(&n->children[j], "Register"))
+			nregs++;
+	if (nregs > SM_MB_MAX_REGS) {
+		map_err(x, NULL, "expected at most %d <Register> blocks, got %zu", SM_MB_MAX_REGS, nregs);
+		return SM_E_CONFIG;
+	}
+	if (nregs > 0) {
+		um->regs = calloc(nregs, sizeof(*um->regs));
+		um->reg_names = calloc(nregs, sizeof(*um->reg_names));
+		if (um->regs == NULL || um->reg_names == NULL)
+			return map_nomem(x);
+	}
+	um->map.regs = um->regs;
+	unsigned seen = 0;
+	bool max_given = false;
+	for (size_t j = 0; j < n->nchildren; j++) {
+		const struct sm_cfg_node *o = &n->children[j];
+		char d[160];
+		if (is_block_named(o, "Register")) {
+			size_t k = um->map.nregs;
+			enum sm_err rc = read_register(x, o, &um->regs[k], &um->reg_names[k]);
+			if (rc != SM_OK)
+				return rc;
+			um->map.nregs = k + 1;
+			continue;
+		}
+		if (o->block || o->nchildren > 0 || o->key == NULL) {
+			describe_node(o, d, sizeof(d));
+			map_err(x, NULL,
+				"unknown %s: expected <Register \"name\"> blocks and the options " MAP_OPTIONS,
+				d);
+			return SM_E_CONFIG;
+		}
+		size_t id = 0;
+		while (id < MO_COUNT && strcasecmp(o->key, map_opt_names[id]) != 0)
+			id++;
+		if (id == MO_COUNT) {
+			char q[96];
+			quote_str(o->key, q, sizeof(q));
+			map_err(x, NULL, "unknown option %s (known: " MAP_OPTIONS ", <Register \"name\">)", q);
+			return SM_E_CONFIG;
+		}
+		if (seen & (1u << id)) {
+			map_err(x, map_opt_names[id], "given more than once");
+			return SM_E_CONFIG;
+		}
+		enum sm_err rc = map_option(x, (enum map_opt)id, o, um);
+		if (rc != SM_OK)
+			return rc;
+		seen |= 1u << id;
+		max_given |= id == MO_MAX_REGISTERS;
+	}
+	if (um->map.nregs == 0) {
+		map_err(x, NULL, "expected at least one <Register \"name\"> block, got none");
+		return SM_E_CONFIG;
+	}
+	if (um->map.even) {
+		if (!max_given) {
+			um->map.max_count = SM_MB_MAX_COUNT - 1; /* the largest even count */
+		} else if (um->map.max_count % 2 != 0) {
+			map_err(x, "MaxRegisters", "expected an even number with EvenCount true, got %u",
+				(unsigned)um->map.max_count);
+			return SM_E_CONFIG;
+		}
+	}
+	struct sm_diag diag;
+	memset(&diag, 0, sizeof(diag));
+	if (sm_mb_map_check(&um->map, &diag) != SM_OK) {
+		map_err(x, NULL, "%s", diag.msg[0] != '\0' ? diag.msg : "invalid map");
+		return SM_E_CONFIG;
+	}
+	return SM_OK;
+}
+
+static enum sm_err read_register_map(struct sm_config *c, const struct sm_cfg_node *n, char *err,
+				     size_t errlen)
+{
+	if (n->nvalues != 1 || n->values[0].type != SM_CV_STRING || n->values[0].s == NULL) {
+		char got[96], where[32] = "";
+		if (n->nvalues == 1)
+			describe_value(&n->values[0], got, sizeof(got));
+		else
+			snprintf(got, sizeof(got), "%zu values", n->nvalues);
+		if (n->line > 0)
+			snprintf(where, sizeof(where), " (line %d)", n->line);
+		set_err(err, errlen, "<RegisterMap>%s: expected one string argument (the map name), got %s",
+			where, got);
+		return SM_E_CONFIG;
+	}
+	const char *name = n->values[0].s;
+	char q[96];
+	quote_str(name, q, sizeof(q));
+	if (!valid_meter_name(name)) {
+		set_err(err, errlen, "register map name: expected " MAP_NAME_WHAT ", got %s", q);
+		return SM_E_CONFIG;
+	}
+	const struct sm_mb_map *builtin = sm_mb_model_find(name);
+	if (builtin != NULL) {
+		char qb[96];
+		quote_str(builtin->name, qb, sizeof(qb));
+		set_err(err, errlen,
+			"register map %s: the name of a built-in model (give the map a name of its own, "
+			"or use Model %s)",
+			q, qb);
+		return SM_E_CONFIG;
+	}
+	for (size_t i = 0; i < c->nmaps; i++) {
+		if (strcmp(c->maps[i]->name, name) == 0) {
+			set_err(err, errlen, "register map %s: defined more than once (map names must be unique)",
+				q);
+			return SM_E_CONFIG;
+		}
+	}
+	struct mapctx x = {name, NULL, err, errlen};
+	struct sm_user_map **arr = realloc(c->maps, (c->nmaps + 1) * sizeof(*arr));
+	if (arr == NULL)
+		return map_nomem(&x);
+	c->maps = arr;
+	struct sm_user_map *um = calloc(1, sizeof(*um));
+	if (um == NULL || (um->name = xstrdup(name)) == NULL) {
+		free(um);
+		return map_nomem(&x);
+	}
+	um->line = n->line;
+	um->map.name = um->name;
+	um->map.description = MAP_DEFAULT_DESCRIPTION;
+	um->map.caveat = NULL;
+	um->map.max_count = SM_MB_MAX_COUNT;
+	um->map.even = false;
+	um->map.max_gap = SM_MB_GAP_ANY;
+	enum sm_err rc = read_map_items(&x, n, um);
+	if (rc != SM_OK) {
+		user_map_free(um);
+		return rc;
+	}
+	c->maps[c->nmaps++] = um;
+	return SM_OK;
+}
+
 enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *block,
 				char *err, size_t errlen)
 {
@@ -1243,16 +1893,23 @@ enum sm_err sm_config_from_tree(struct sm_config *c, const struct sm_cfg_node *b
 	for (size_t i = 0; i < block->nchildren; i++) {
 		const struct sm_cfg_node *n = &block->children[i];
 		char d[160];
-		bool is_block = n->block || n->nchildren > 0;
-		if (!is_block || n->key == NULL || strcasecmp(n->key, "Meter") != 0) {
+		if (is_block_named(n, "RegisterMap")) {
+			enum sm_err rc = read_register_map(c, n, err, errlen);
+			if (rc != SM_OK)
+				return rc;
+			continue;
+		}
+		if (!is_block_named(n, "Meter")) {
 			describe_node(n, d, sizeof(d));
 			if (block->key == NULL) /* a whole file without <Plugin smartmeter> */
 				set_err(err, errlen,
-					"unknown %s: expected <Meter \"name\"> blocks, or a "
-					"<Plugin smartmeter> block holding them",
+					"unknown %s: expected <Meter \"name\"> or <RegisterMap \"name\"> "
+					"blocks, or a <Plugin smartmeter> block holding them",
 					d);
 			else
-				set_err(err, errlen, "unknown %s: expected <Meter \"name\"> blocks here",
+				set_err(err, errlen,
+					"unknown %s: expected <Meter \"name\"> or <RegisterMap \"name\"> "
+					"blocks here",
 					d);
 			return SM_E_CONFIG;
 		}
@@ -1420,6 +2077,194 @@ static bool bus_conflict(const struct sm_meter_cfg *a, const struct sm_meter_cfg
 	return true;
 }
 
+static bool is_modbus(const struct sm_meter_cfg *m)
+{
+	return m->proto != NULL && m->proto->name != NULL && strcasecmp(m->proto->name, MODBUS) == 0;
+}
+
+/* A Device where the line settings do not matter (Modbus TCP, RTU over TCP). */
+static bool is_network_device(const char *dev)
+{
+	return is_tcp_device(dev) || is_rtu_tcp_device(dev);
+}
+
+/* "(defined: "a", "b")" or "(none is defined)", plus a hint when name is a
+ * built-in model's. */
+static void defined_maps(const struct sm_config *c, const char *name, char *out, size_t cap)
+{
+	struct sm_buf b;
+	sm_buf_init(&b, out, cap);
+	if (c->nmaps == 0) {
+		sm_buf_adds(&b, "none is defined");
+	} else {
+		sm_buf_adds(&b, "defined: ");
+		for (size_t i = 0; i < c->nmaps; i++) {
+			char q[96];
+			quote_str(c->maps[i]->name, q, sizeof(q));
+			sm_buf_addf(&b, "%s%s", i ? ", " : "", q);
+		}
+	}
+	const struct sm_mb_map *builtin = sm_mb_model_find(name);
+	if (builtin != NULL) {
+		char q[96];
+		quote_str(builtin->name, q, sizeof(q));
+		sm_buf_addf(&b, "; %s is a built-in model: use Model %s", q, q);
+	}
+}
+
+/* The modbus rules of one meter (its line settings are filled in). */
+static enum sm_err validate_modbus(struct sm_config *c, struct sm_meter_cfg *m, const char *q,
+				   char *err, size_t errlen)
+{
+	if (m->opt_set & (1ull << OPT_IGNORE_CHECKSUM)) {
+		set_err(err, errlen,
+			"meter %s: IgnoreChecksum: not for Protocol \"" MODBUS "\" (libmodbus checks the "
+			"CRC of every reply and drops a bad one)",
+			q);
+		return SM_E_CONFIG;
+	}
+	if (strncmp(m->device, "file:", 5) == 0) {
+		char qd[96];
+		quote_str(m->device, qd, sizeof(qd));
+		set_err(err, errlen,
+			"meter %s: Device: expected a serial port, tcp://HOST:PORT or rtu+tcp://HOST:PORT "
+			"for Protocol \"" MODBUS "\", got %s (a replayed file cannot answer polls)",
+			q, qd);
+		return SM_E_CONFIG;
+	}
+	bool has_model = m->model != NULL, has_map = m->register_map != NULL;
+	if (has_model && has_map) {
+		set_err(err, errlen,
+			"meter %s: Model and RegisterMap: expected one of them, got both (a meter has "
+			"one register map)",
+			q);
+		return SM_E_CONFIG;
+	}
+	if (!has_model && !has_map) {
+		set_err(err, errlen,
+			"meter %s: Model or RegisterMap: missing (expected Model, one of %s, or "
+			"RegisterMap, the name of a <RegisterMap> block)",
+			q, sm_mb_model_names());
+		return SM_E_CONFIG;
+	}
+	const struct sm_mb_map *map = NULL;
+	char qmap[96];
+	if (has_model) {
+		map = sm_mb_model_find(m->model);
+		quote_str(m->model, qmap, sizeof(qmap));
+		if (map == NULL) { /* the setter checked it: only a meter built by hand */
+			set_err(err, errlen, "meter %s: Model: expected one of %s, got %s", q,
+				sm_mb_model_names(), qmap);
+			return SM_E_CONFIG;
+		}
+	} else {
+		quote_str(m->register_map, qmap, sizeof(qmap));
+		for (size_t i = 0; i < c->nmaps && map == NULL; i++)
+			if (strcmp(c->maps[i]->name, m->register_map) == 0)
+				map = &c->maps[i]->map;
+		if (map == NULL) {
+			char defined[512];
+			defined_maps(c, m->register_map, defined, sizeof(defined));
+			set_err(err, errlen, "meter %s: RegisterMap: no <RegisterMap %s> block (%s)", q, qmap,
+				defined);
+			return SM_E_CONFIG;
+		}
+	}
+	if (!(m->opt_set & (1ull << OPT_TIMEOUT))) {
+		m->timeout_s = SM_DEFAULT_MODBUS_TIMEOUT_S;
+	} else if (!(m->timeout_s >= SM_MIN_MODBUS_TIMEOUT_S && m->timeout_s <= SM_MAX_MODBUS_TIMEOUT_S)) {
+		set_err(err, errlen,
+			"meter %s: Timeout: expected a number of seconds from 0.01 to 10 (the response "
+			"timeout of one Modbus request), got %.15g",
+			q, m->timeout_s);
+		return SM_E_CONFIG;
+	}
+	if (!(m->opt_set & (1ull << OPT_SLAVE)))
+		m->slave = SM_DEFAULT_SLAVE;
+	if (!is_tcp_device(m->device) && (m->slave < 1 || m->slave > 247)) {
+		set_err(err, errlen,
+			"meter %s: Slave: expected 1..247 on a Modbus RTU Device (0 and 255 only with a "
+			"tcp:// Device, Modbus TCP), got %d%s",
+			q, m->slave,
+			m->slave == 0 ? " (0 is the broadcast address: a read from it is never answered)"
+				      : "");
+		return SM_E_CONFIG;
+	}
+	if (!is_network_device(m->device)) {
+		if (!sm_mb_baud_ok(m->line.baud)) {
+			set_err(err, errlen,
+				"meter %s: Baudrate: %d is not a speed libmodbus can set on a Modbus RTU "
+				"line",
+				q, m->line.baud);
+			return SM_E_CONFIG;
+		}
+		if (m->line.databits != 7 && m->line.databits != 8) {
+			set_err(err, errlen,
+				"meter %s: DataBits: expected 7 or 8 for Protocol \"" MODBUS "\", got %d", q,
+				m->line.databits);
+			return SM_E_CONFIG;
+		}
+	}
+	struct sm_mb_plan *plan = malloc(sizeof(*plan));
+	if (plan == NULL) {
+		set_err(err, errlen, "meter %s: out of memory", q);
+		return SM_E_NOMEM;
+	}
+	struct sm_diag diag;
+	memset(&diag, 0, sizeof(diag));
+	enum sm_err rc = sm_mb_plan_make(map, plan, &diag);
+	if (rc != SM_OK) {
+		free(plan);
+		const char *what = has_model ? "Model" : "RegisterMap";
+		if (diag.msg[0] != '\0')
+			set_err(err, errlen, "meter %s: %s %s: %s", q, what, qmap, diag.msg);
+		else if (rc == SM_E_FULL)
+			set_err(err, errlen,
+				"meter %s: %s %s: needs more than %d requests or %d registers per poll", q,
+				what, qmap, SM_MB_MAX_REQS, SM_MB_MAX_WORDS);
+		else
+			set_err(err, errlen, "meter %s: %s %s: the requests cannot be planned (%s)", q, what,
+				qmap, sm_strerror(rc));
+		return SM_E_CONFIG;
+	}
+	free(m->mb_plan);
+	m->mb_plan = plan;
+	m->mb_map = map;
+	return SM_OK;
+}
+
+/* Two meters on one Device that cannot share it (Modbus bus rules): true
+ * and err set. */
+static bool modbus_bus_conflict(const struct sm_meter_cfg *a, const struct sm_meter_cfg *b, char *err,
+				size_t errlen)
+{
+	bool ma = is_modbus(a), mb = is_modbus(b);
+	if (!ma && !mb)
+		return false;
+	char qa[96], qb[96], qd[96];
+	quote_str(a->name, qa, sizeof(qa));
+	quote_str(b->name, qb, sizeof(qb));
+	quote_str(a->device, qd, sizeof(qd));
+	if (ma != mb) {
+		const struct sm_meter_cfg *other = ma ? b : a;
+		char qp[96];
+		quote_str(other->proto != NULL ? other->proto->name : NULL, qp, sizeof(qp));
+		set_err(err, errlen,
+			"meters %s and %s share Device %s, but %s is not a modbus meter (Protocol %s): "
+			"every meter on a Modbus bus must have Protocol \"" MODBUS "\"",
+			qa, qb, qd, ma ? qb : qa, qp);
+		return true;
+	}
+	if (a->slave == b->slave) {
+		set_err(err, errlen,
+			"meters %s and %s share Device %s and both have Slave %d: meters on one Modbus "
+			"bus need each a Slave id of its own",
+			qa, qb, qd, a->slave);
+		return true;
+	}
+	return false;
+}
+
 /* c->warnings: the meters' warnings, in meter order. */
 static enum sm_err collect_warnings(struct sm_config *c)
 {
@@ -1479,6 +2324,16 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 				q, o->name, qo, qp);
 			return SM_E_CONFIG;
 		}
+		bool mb = is_modbus(m);
+		if (!mb && is_rtu_tcp_device(m->device)) {
+			char qp[96];
+			quote_str(m->proto->name, qp, sizeof(qp));
+			set_err(err, errlen,
+				"meter %s: Device: rtu+tcp:// is Modbus RTU over TCP: for Protocol "
+				"\"" MODBUS "\" only (this meter's Protocol is %s)",
+				q, qp);
+			return SM_E_CONFIG;
+		}
 		if (!(m->opt_set & (1ull << OPT_MODE)) || m->iec_mode == '\0')
 			m->iec_mode = SM_DEFAULT_IEC_MODE;
 		if (!(m->opt_set & (1ull << OPT_BAUD_SWITCH_DELAY)))
@@ -1505,7 +2360,7 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 				return SM_E_CONFIG;
 			}
 		}
-		if ((m->opt_set & (1ull << OPT_TIMEOUT)) && sm_proto_is_polled(m)) {
+		if (!mb && (m->opt_set & (1ull << OPT_TIMEOUT)) && sm_proto_is_polled(m)) {
 			set_err(err, errlen,
 				"meter %s: Timeout: applies to push meters only (a polled meter counts "
 				"every unanswered poll as a timeout; see Interval)",
@@ -1526,13 +2381,18 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 			m->line.stopbits = d->stopbits;
 		if (!(m->opt_set & (1ull << OPT_TIMEOUT)))
 			m->timeout_s = SM_DEFAULT_TIMEOUT_S;
+		if (mb) {
+			enum sm_err rc = validate_modbus(c, m, q, err, errlen);
+			if (rc != SM_OK)
+				return rc;
+		}
 	}
 	for (size_t i = 0; i < c->nmeters; i++) {
 		for (size_t j = i + 1; j < c->nmeters; j++) {
 			const struct sm_meter_cfg *a = &c->meters[i], *b = &c->meters[j];
 			if (strcmp(a->device, b->device) != 0)
 				continue;
-			if (bus_conflict(a, b, err, errlen))
+			if (modbus_bus_conflict(a, b, err, errlen) || bus_conflict(a, b, err, errlen))
 				return SM_E_CONFIG;
 		}
 	}
@@ -1540,6 +2400,9 @@ enum sm_err sm_config_validate(struct sm_config *c, char *err, size_t errlen)
 		for (size_t j = i + 1; j < c->nmeters; j++) {
 			const struct sm_meter_cfg *a = &c->meters[i], *b = &c->meters[j];
 			if (strcmp(a->device, b->device) != 0)
+				continue;
+			/* Modbus TCP and RTU over TCP: the line settings are not used */
+			if (is_modbus(a) && is_modbus(b) && is_network_device(a->device))
 				continue;
 			const char *what;
 			char av[32], bv[32], qa[96], qb[96], qd[96];

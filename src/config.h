@@ -187,6 +187,8 @@ struct sm_user_map {
 	char *name;               /* owned */
 	struct sm_mb_reg *regs;   /* owned array of map.nregs */
 	char **reg_names;         /* owned array of owned names */
+	char *description;        /* owned, NULL when the block has no Description
+				     (map.description is then a fixed text) */
 	int line;                 /* of the block, 0 if unknown */
 };
 
@@ -228,7 +230,8 @@ enum sm_err sm_config_add_meter(struct sm_config *c, const char *name,
  * does): Protocol Device Baudrate Parity DataBits StopBits Interval Timeout
  * Select IgnoreChecksum, for Protocol "iec62056-21" Mode Address
  * MaxBaudrate BaudSwitchDelay WakeUp, for Protocols "dlms" and "dsmr" Key
- * KeyFile AuthKey, for Protocol "dlms" Framing.  Values are checked for type and range
+ * KeyFile AuthKey, for Protocol "dlms" Framing, for Protocol "modbus" Slave
+ * Model RegisterMap.  Values are checked for type and range
  * here; an unknown option is an error that lists the known ones.  Whether an
  * option applies to the meter's protocol is checked by sm_config_validate
  * (the Protocol may come after the option in a block).
@@ -242,8 +245,12 @@ enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
  * (integral where the option counts something); IgnoreChecksum takes a
  * BOOL or one of the strings true/false/yes/no/on/off.  Interval and
  * Timeout are at most SM_MAX_SECONDS.  Device accepts a serial port path,
- * tcp://HOST:PORT (port 1..65535) or file:PATH; other "scheme://" prefixes
- * are rejected.  Mode is one letter A, B, C or D (any case; stored upper
+ * tcp://HOST:PORT (port 1..65535), rtu+tcp://HOST:PORT (the same checks) or
+ * file:PATH; other "scheme://" prefixes are rejected.  Slave is an integral
+ * 0..255 (the validator narrows it to 1..247 unless the Device is tcp://).
+ * Model is a built-in model's name (any case; stored as the model names
+ * itself, e.g. "sdm630").  RegisterMap is a map name as for <RegisterMap>
+ * (1 to 63 characters of A-Z a-z 0-9 _ . -), resolved by the validator.  Mode is one letter A, B, C or D (any case; stored upper
  * case).  Address is a STRING of 1..SM_MAX_ADDRESS_LEN characters of
  * [0-9A-Za-z ] (a NUMBER is refused: quote it, leading zeros matter).
  * MaxBaudrate is one of 300 600 1200 2400 4800 9600 19200.  BaudSwitchDelay
@@ -288,7 +295,13 @@ enum sm_err sm_meter_set_flag(struct sm_meter_cfg *m, const char *flag, const ch
  * Scale (finite, nonzero, at most 15 significant digits, default 1), Unit
  * (sm_unit_parse: "kWh" becomes Wh with the factor applied; default none),
  * Obis (optional).  A map name must be unique and may not be a built-in
- * model's name; register names are [A-Za-z0-9_]{1,47}.  Each map is
+ * model's name; register names are [A-Za-z0-9_]{1,47}.  Details: map names
+ * follow the meter name rule ([A-Za-z0-9_.-]{1,63}); Scale becomes the
+ * shortest decimal mul * 10^exp that reads back as the same double (0.1 ->
+ * 1e-1, 1000 -> 1e3; exp within -22..22), to which the unit's exponent is
+ * added; a Unit sm_unit_parse does not know is kept as text (SM_UNIT_OTHER,
+ * at most SM_UNIT_TEXT-1 characters); Obis is a full code A-B:C.D.E[*F].
+ * Each map is
  * checked with sm_mb_map_check when its block ends; errors name the map and
  * the register ("register map \"trovis\": register \"flow_temp\": Type:
  * expected one of int16, ..., got \"float\"").

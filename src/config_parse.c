@@ -391,6 +391,12 @@ static enum num_rc parse_num(const char *p, size_t n, double *out)
 	}
 	if (!sm_cur_eof(&c))
 		return NUM_SYNTAX;
+	/* "0.1000" is 1e-1: with fewer digits the mantissa stays an exact
+	 * double more often, and one rounding step gives the nearest double */
+	while (mant != 0 && mant % 10 == 0 && exp10 < 100000) {
+		mant /= 10;
+		exp10++;
+	}
 	double v = mant == 0 ? 0.0 : scale10((double)mant, exp10);
 	if (!isfinite(v))
 		return NUM_RANGE;
