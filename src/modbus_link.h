@@ -73,4 +73,60 @@ void sm_mb_link_flush(struct sm_mb_link *l);
 /* Close and free (NULL is fine). */
 void sm_mb_link_close(struct sm_mb_link *l);
 
+/* ---- the slave side: composing replies (simulators and tests) ---- */
+/*
+ * A responder answers requests from register images with libmodbus's own
+ * reply code (modbus_reply, modbus_reply_exception) without touching any
+ * port: the reply bytes are handed back to the caller, which sends them, or
+ * delays, breaks or drops them to simulate a faulty slave.  Replies carry
+ * the request's unit id (and, for Modbus TCP, its transaction id).
+ * One responder and its images are used by one thread at a time.
+ */
+struct sm_mb_responder;
+struct sm_mb_image;
+
+enum sm_mb_framing {
+	SM_MB_FRAMING_RTU = 0, /* unit id, PDU, CRC-16 (low byte first) */
+	SM_MB_FRAMING_TCP,     /* MBAP header (transaction, protocol 0, length, unit id), PDU */
+};
+#define SM_MB_ADU_MAX 260 /* the longest Modbus frame (TCP), bytes */
+
+/* SM_OK (*out set), SM_E_NOMEM. */
+enum sm_err sm_mb_responder_new(enum sm_mb_framing framing, struct sm_mb_responder **out);
+/* NULL is fine. */
+void sm_mb_responder_free(struct sm_mb_responder *r);
+
+/*
+ * A register image: holding registers (function 3) at addresses
+ * [hold_start, hold_start + hold_n) and input registers (function 4) at
+ * [in_start, in_start + in_n), all zero; reads outside get exception 2.
+ * Starts plus counts may not exceed 65536.  SM_OK (*out set),
+ * SM_E_INTERNAL (bad range), SM_E_NOMEM.
+ */
+enum sm_err sm_mb_image_new(uint16_t hold_start, uint32_t hold_n, uint16_t in_start, uint32_t in_n,
+			    struct sm_mb_image **out);
+/* NULL is fine. */
+void sm_mb_image_free(struct sm_mb_image *img);
+/* Store n words at addr of the function's table.  SM_OK, or SM_E_RANGE
+ * when a word would fall outside the image (nothing stored). */
+enum sm_err sm_mb_image_set(struct sm_mb_image *img, uint8_t function, uint16_t addr, const uint16_t *w,
+			    size_t n);
+
+/*
+ * The reply to one whole request frame req[0..len) (with its CRC or MBAP
+ * header; not checked here: the caller has framed and verified it) from
+ * img, as modbus_reply gives it: the registers asked for, or exception 2
+ * for addresses outside the image, 3 for a count of 0 or above 125, 1 for
+ * a function other than 3 and 4.  out[0..*outlen) gets the whole frame
+ * (cap >= SM_MB_ADU_MAX).  SM_OK; SM_E_SYNTAX when the frame is too short
+ * for its function's fields (nothing to answer); SM_E_INTERNAL.
+ */
+enum sm_err sm_mb_respond(struct sm_mb_responder *r, const uint8_t *req, size_t len, struct sm_mb_image *img,
+			  uint8_t *out, size_t cap, size_t *outlen);
+/* The exception reply with code to req, as modbus_reply_exception gives
+ * it: code 1..11 (the codes libmodbus knows; others SM_E_INTERNAL).  Same
+ * returns as sm_mb_respond. */
+enum sm_err sm_mb_respond_exception(struct sm_mb_responder *r, const uint8_t *req, size_t len, int code,
+				    uint8_t *out, size_t cap, size_t *outlen);
+
 #endif
