@@ -305,6 +305,8 @@ static int sm_plugin_read(void)
 			dispatch_counter(m->name, "errors", "timeout", st.timeout);
 			dispatch_counter(m->name, "errors", "reconnect", st.reconnect);
 			dispatch_counter(m->name, "errors", "unchecked", st.unchecked);
+			if (m->proto != NULL && m->proto->modbus_link)
+				dispatch_counter(m->name, "errors", "exception", st.exception);
 			dispatch_counter(m->name, "total_operations", "unauthenticated", st.unauthenticated);
 			dispatch_counter(m->name, "total_operations", "crc_fallback", st.crc_fallback);
 		}

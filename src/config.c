@@ -1363,7 +1363,7 @@ static void describe_node(const struct sm_cfg_node *n, char *out, size_t cap)
 #define MAP_DEFAULT_DESCRIPTION "register map of the configuration"
 #define MAP_MAX_DESCRIPTION 200
 #define REG_NAME_MAX 47
-#define REG_NAME_WHAT "1 to 47 characters of A-Z a-z 0-9 _"
+#define REG_NAME_WHAT "1 to 47 characters of a-z 0-9 _"
 #define MAP_OPTIONS "MaxRegisters, EvenCount, MaxGap, Description"
 #define REG_OPTIONS "Address, Function, Type, WordOrder, Scale, Unit, Obis"
 
@@ -1482,8 +1482,8 @@ static bool valid_reg_name(const char *s)
 	size_t n = 0;
 	for (; s[n] != '\0'; n++) {
 		char ch = s[n];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-		      ch == '_'))
+		/* lower case, as reading names are (Select takes them so) */
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
 			return false;
 		if (n >= REG_NAME_MAX)
 			return false;

@@ -200,6 +200,10 @@ const char *sm_mb_exception_str(int code);
  * silently use 9600 for any other).  Pure. */
 bool sm_mb_baud_ok(int baud);
 
+/* The protocol table entry "modbus" (proto_modbus.c, proto.h). */
+struct sm_proto;
+extern const struct sm_proto sm_proto_modbus;
+
 /* ---- built-in models (models.c) ---- */
 /* NULL-terminated table of the built-in maps (SPEC.md section 4: sdm630,
  * sdm120, sdm72, acuvim2, acuvim-l, em24, em340, abb-b23, iem3000,

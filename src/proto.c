@@ -6,12 +6,14 @@
 #include "iec62056_21.h"
 #include "mbus.h"
 #include "sml.h"
+#include "modbus_map.h"
 
 const struct sm_proto *const sm_protocols[] = {
 	&sm_proto_dsmr,
 	&sm_proto_iec62056_21,
 	&sm_proto_dlms,
 	&sm_proto_sml,
+	&sm_proto_modbus,
 	NULL,
 };
 
@@ -28,7 +30,7 @@ const struct sm_proto *sm_proto_find(const char *name)
 const char *sm_proto_names(void)
 {
 	/* Kept in step with sm_protocols[] by test_format's table check. */
-	return "dsmr, iec62056-21, dlms, sml";
+	return "dsmr, iec62056-21, dlms, sml, modbus";
 }
 
 bool sm_proto_is_polled(const struct sm_meter_cfg *m)

@@ -68,6 +68,8 @@
 #include <string.h>
 #include <time.h>
 #include "logrl.h"
+#include "modbus_link.h"
+#include "modbus_map.h"
 #include "proto.h"
 #include "reader.h"
 #include "transport.h"
@@ -86,9 +88,12 @@ struct meter {
 	bool polled;      /* sm_proto_is_polled */
 	double poll_s;    /* polled: seconds between polls */
 	int64_t next_poll;/* polled: mono ms when the next poll is due */
+	unsigned dead;    /* polled, proto->backoff_dead: polls in a row without an answer */
+	bool poll_timeout;   /* the running poll: the meter did not answer */
+	bool poll_readings;  /* the running poll: readings came */
 
 	_Atomic uint64_t bytes, frames, crc, unchecked, unauthenticated, crc_fallback, decode, auth, timeout,
-		reconnect;
+		reconnect, exception;
 	_Atomic int64_t last_frame_ms;
 
 	/* reader thread only; mono ms, -1 = never */
@@ -104,6 +109,7 @@ struct meter {
 	struct sm_logrl rl_fallback;  /* frames verified by a fallback checksum: noted, rate limited */
 	struct sm_logrl rl_timeout;   /* polled: no answer */
 	struct sm_logrl rl_line;      /* polled: a line setting the port refused */
+	struct sm_logrl rl_exc;       /* Modbus exception replies */
 };
 
 /* A session that made this many steps without taking any input is stuck. */
@@ -131,6 +137,9 @@ struct sm_reader {
 	/* reader thread only */
 	unsigned trig_seen;
 	struct sm_transport *t;
+	bool modbus;         /* the port's meters use a Modbus link instead of t */
+	struct sm_mb_link *mb;
+	bool mb_warned;      /* the link's open warning was logged */
 	bool ever_opened;
 	bool fed;       /* protocols got bytes since their last reset */
 	bool pending;   /* bytes arrived since the last idle */
@@ -315,7 +324,7 @@ static void handle_trigger(struct sm_reader *r)
 
 /* ---- protocol results ---- */
 
-enum err_class { EC_NONE, EC_CRC, EC_DECODE, EC_AUTH, EC_TIMEOUT };
+enum err_class { EC_NONE, EC_CRC, EC_DECODE, EC_AUTH, EC_TIMEOUT, EC_EXCEPTION };
 
 static enum err_class classify(enum sm_err rc)
 {
@@ -335,6 +344,8 @@ static enum err_class classify(enum sm_err rc)
 		return EC_AUTH;
 	case SM_E_TIMEOUT:
 		return EC_TIMEOUT; /* a polled meter did not answer */
+	case SM_E_EXCEPTION:
+		return EC_EXCEPTION; /* a Modbus exception reply */
 	default:
 		/* SYNTAX, TOO_LONG, TRUNCATED, EMPTY, FULL, RANGE and anything
 		 * unexpected: the frame did not decode */
@@ -344,11 +355,11 @@ static enum err_class classify(enum sm_err rc)
 
 static void recover_logs(struct sm_reader *r, struct meter *m, int64_t now_ms)
 {
-	static const char *const what[] = {"checksum", "decode", "authentication"};
-	struct sm_logrl *rls[] = {&m->rl_crc, &m->rl_decode, &m->rl_auth};
+	static const char *const what[] = {"checksum", "decode", "authentication", "exception reply"};
+	struct sm_logrl *rls[] = {&m->rl_crc, &m->rl_decode, &m->rl_auth, &m->rl_exc};
 	uint64_t total;
 
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		if (sm_logrl_recover(rls[i], now_ms, &total))
 			rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): %s errors recovered after %" PRIu64 " %s",
 			     m->cfg->name, r->device, what[i], total, errors_word(total));
@@ -363,6 +374,7 @@ static void recover_logs(struct sm_reader *r, struct meter *m, int64_t now_ms)
 static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_feed_info *info,
 		       int64_t now, int64_t now_ms)
 {
+	m->poll_readings = true;
 	atomic_fetch_add(&m->frames, 1);
 	if (info->check == SM_CHECK_IGNORED) {
 		uint64_t since;
@@ -434,7 +446,12 @@ static void bad_frame(struct sm_reader *r, struct meter *m, enum sm_err rc,
 		rl = &m->rl_auth;
 		level = SM_LOG_ERROR;
 		break;
+	case EC_EXCEPTION:
+		atomic_fetch_add(&m->exception, 1);
+		rl = &m->rl_exc;
+		break;
 	case EC_TIMEOUT:
+		m->poll_timeout = true;
 		atomic_fetch_add(&m->timeout, 1);
 		if (!sm_logrl_fail(&m->rl_timeout, now_ms, &since))
 			return;
@@ -571,10 +588,17 @@ static void back_off(struct sm_reader *r)
 
 static bool port_open(struct sm_reader *r)
 {
-	char err[256], sfx[64];
+	char err[256], sfx[64], warn[256];
 	uint64_t n;
 	struct sm_transport *t = NULL;
-	enum sm_err rc = sm_transport_open_cancel(r->device, &r->line, &r->stop, &t, err, sizeof err);
+	struct sm_mb_link *mb = NULL;
+	enum sm_err rc;
+
+	err[0] = warn[0] = '\0';
+	if (r->modbus)
+		rc = sm_mb_link_open(r->device, &r->line, &r->stop, &mb, err, sizeof err, warn, sizeof warn);
+	else
+		rc = sm_transport_open_cancel(r->device, &r->line, &r->stop, &t, err, sizeof err);
 	int64_t now = sm_mono_ms(), now_ms = sm_now_ms();
 
 	if (rc != SM_OK) {
@@ -600,16 +624,30 @@ static bool port_open(struct sm_reader *r)
 		if (r->fed && m->proto->reset != NULL)
 			m->proto->reset(m->st);
 	}
+	if (warn[0] != '\0' && !r->mb_warned) {
+		r->mb_warned = true; /* once: it is a property of the port */
+		rlog(r, SM_LOG_WARNING, "port \"%s\": %s", r->device, warn);
+	}
 	r->fed = false;
 	r->ever_opened = true;
 	r->pending = false;
 	r->t = t;
+	r->mb = mb;
 	r->cur_line = r->line;
 	return true;
 }
 
+static bool port_is_open(const struct sm_reader *r)
+{
+	return r->t != NULL || r->mb != NULL;
+}
+
 static void port_close(struct sm_reader *r)
 {
+	if (r->mb != NULL) {
+		sm_mb_link_close(r->mb);
+		r->mb = NULL;
+	}
 	if (r->t != NULL) {
 		sm_transport_close(r->t);
 		r->t = NULL;
@@ -795,6 +833,28 @@ static enum sess_end poll_meter(struct sm_reader *r, struct meter *m, enum sm_er
 			if (atomic_load(&r->stop))
 				return SESS_STOP;
 			break;
+		case SM_ACT_MODBUS: {
+			char err[160];
+			if (r->mb == NULL || act.mb_dst == NULL) {
+				session_fail(r, m, SM_E_INTERNAL, "a Modbus request on a port without a Modbus link");
+				return SESS_DONE;
+			}
+			err[0] = '\0';
+			act.mb_exc = 0;
+			act.mb_rc = sm_mb_link_read(r->mb, act.mb_slave, act.mb_function, act.mb_addr,
+						    act.mb_count, act.ms, act.mb_dst, &act.mb_exc, err, sizeof err);
+			if (act.mb_rc == SM_E_IO || act.mb_rc == SM_E_CLOSED) {
+				*lost_rc = act.mb_rc;
+				return SESS_LOST;
+			}
+			if (act.mb_rc == SM_OK)
+				atomic_fetch_add(&m->bytes, 5u + 2u * act.mb_count);
+			timed_out = act.mb_rc == SM_E_TIMEOUT;
+			idle_steps = 0;
+			if (atomic_load(&r->stop))
+				return SESS_STOP;
+			break;
+		}
 		case SM_ACT_READ:
 			end = do_read(r, m, &act, offer_leftover, &timed_out, lost_rc);
 			if (end == SESS_DONE && !timed_out) {
@@ -835,7 +895,9 @@ static enum sess_end poll_meter(struct sm_reader *r, struct meter *m, enum sm_er
 			good_frame(r, m, &info, sm_mono_ms(), sm_now_ms());
 		} else if (rc < 0) {
 			bad_frame(r, m, rc, &info, sm_now_ms());
-			break; /* the poll failed: it is over */
+			if (act.kind == SM_ACT_DONE)
+				break; /* the poll failed: it is over */
+			/* else the poll goes on (a Modbus meter's other requests) */
 		}
 	}
 	return SESS_DONE;
@@ -880,8 +942,30 @@ static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err 
 	m->next_poll += iv;
 	if (m->next_poll <= start)
 		m->next_poll = start + iv; /* late by an interval or more: re-anchor */
+	m->poll_timeout = m->poll_readings = false;
+	if (r->mb != NULL)
+		sm_mb_link_flush(r->mb); /* nothing stale may pass for an answer */
 	enum sess_end end = poll_meter(r, m, lost_rc);
 	r->slen = 0;
+	if (end == SESS_DONE && m->proto->backoff_dead && !r->opts.trigger_mode) {
+		if (m->poll_timeout && !m->poll_readings) {
+			/* a dead unit: poll it after 2, 4, 8 ... intervals */
+			int64_t cap = (int64_t)SM_POLL_BACKOFF_MAX_S * 1000;
+			int64_t most = iv * SM_POLL_BACKOFF_MAX < cap ? iv * SM_POLL_BACKOFF_MAX : cap;
+			if (most < iv)
+				most = iv;
+			unsigned k = m->dead < 30 ? m->dead + 1 : 30;
+			int64_t gap = k < 20 && iv * ((int64_t)1 << k) < most ? iv * ((int64_t)1 << k) : most;
+			if (m->dead == 0)
+				rlog(r, SM_LOG_INFO, "meter \"%s\" (%s): does not answer: polled less often "
+				     "(up to every %lld s) until it does", m->cfg->name, r->device,
+				     (long long)(most / 1000));
+			m->dead = k;
+			m->next_poll = start + gap;
+		} else if (m->poll_readings) {
+			m->dead = 0;
+		}
+	}
 	if (end == SESS_DONE && r->t != NULL && !line_eq(&r->cur_line, &r->line)) {
 		enum sm_err rc = sm_transport_set_line(r->t, &r->line);
 		if (rc != SM_OK) {
@@ -919,7 +1003,7 @@ static void run(struct sm_reader *r)
 	r->round_next = r->n;
 	while (!atomic_load(&r->stop)) {
 		handle_trigger(r);
-		if (r->t == NULL) {
+		if (!port_is_open(r)) {
 			if (!port_open(r)) {
 				if (r->opts.exit_at_eof && r->kind == SM_TRANSPORT_FILE) {
 					atomic_store(&r->done, true);
@@ -939,6 +1023,12 @@ static void run(struct sm_reader *r)
 			continue;
 		}
 		int tmo = until >= 0 && until < SM_READ_TIMEOUT_MS ? (int)until : SM_READ_TIMEOUT_MS;
+		if (r->modbus) {
+			/* a Modbus bus has only polled meters: wait for the next one */
+			if (tmo > 0)
+				wait_ms(r, tmo);
+			continue;
+		}
 		size_t got = 0;
 		enum sm_err rc = sm_transport_read(r->t, r->buf, sizeof r->buf, tmo, &got);
 		int64_t now = sm_mono_ms(), now_ms = sm_now_ms();
@@ -985,6 +1075,28 @@ static void thread_name(struct sm_reader *r)
 
 	tail = tail != NULL && tail[1] != '\0' ? tail + 1 : r->device;
 	snprintf(r->tname, sizeof r->tname, "sm:%s", tail);
+}
+
+/* The debug log shows each Modbus meter's requests (as `read --plan` does). */
+static void log_plan(struct sm_reader *r, const struct meter *m)
+{
+	char text[4096];
+	struct sm_buf b;
+
+	if (r->log.fn == NULL)
+		return;
+	sm_buf_init(&b, text, sizeof text);
+	(void)sm_mb_plan_format(m->cfg->mb_map, m->cfg->mb_plan, &b);
+	rlog(r, SM_LOG_DEBUG, "meter \"%s\" (%s): slave %d, map \"%s\", %zu %s per poll", m->cfg->name,
+	     r->device, m->cfg->slave, m->cfg->mb_map->name, m->cfg->mb_plan->nreq,
+	     m->cfg->mb_plan->nreq == 1 ? "request" : "requests");
+	size_t start = 0;
+	for (size_t i = 0; i < b.len; i++) {
+		if (text[i] != '\n')
+			continue;
+		rlog(r, SM_LOG_DEBUG, "meter \"%s\":   %.*s", m->cfg->name, (int)(i - start), text + start);
+		start = i + 1;
+	}
 }
 
 enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *sink,
@@ -1049,8 +1161,12 @@ enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *s
 		m->polled = sm_proto_is_polled(m->cfg);
 		if (m->polled) {
 			r->npolled++;
-			m->poll_s = m->cfg->interval_s > 0 ? m->cfg->interval_s : SM_DEFAULT_POLL_S;
+			m->poll_s = m->cfg->interval_s > 0	       ? m->cfg->interval_s
+				    : m->proto->poll_default_s > 0 ? m->proto->poll_default_s
+								   : SM_DEFAULT_POLL_S;
 		}
+		if (m->proto->modbus_link)
+			r->modbus = true;
 		m->st = calloc(1, m->proto->state_size > 0 ? m->proto->state_size : 1);
 		m->out = calloc(1, sizeof *m->out);
 		m->sel = calloc(1, sizeof *m->sel);
@@ -1069,6 +1185,16 @@ enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *s
 			return rc == SM_E_NOMEM ? SM_E_NOMEM : SM_E_CONFIG;
 		}
 		m->inited = true;
+		if (m->proto->modbus_link && m->cfg->mb_map != NULL && m->cfg->mb_plan != NULL)
+			log_plan(r, m);
+	}
+	for (size_t i = 0; i < r->n; i++) {
+		if (r->m[i].proto->modbus_link != r->modbus) {
+			rlog(r, SM_LOG_ERROR, "port \"%s\": meter \"%s\": Modbus and other protocols cannot share "
+			     "a port", r->device, r->m[i].cfg->name);
+			sm_reader_destroy(r);
+			return SM_E_CONFIG;
+		}
 	}
 	*out = r;
 	return SM_OK;
@@ -1150,6 +1276,7 @@ void sm_reader_stats(const struct sm_reader *cr, size_t i, struct sm_stats *out)
 	out->auth = atomic_load(&m->auth);
 	out->timeout = atomic_load(&m->timeout);
 	out->reconnect = atomic_load(&m->reconnect);
+	out->exception = atomic_load(&m->exception);
 	out->last_frame_ms = atomic_load(&m->last_frame_ms);
 }
 

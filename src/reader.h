@@ -75,6 +75,7 @@ struct sm_stats {
 	uint64_t timeout;      /* push meters: stalls (Timeout seconds without a valid frame);
 				  polled meters: polls the meter did not answer */
 	uint64_t reconnect;    /* port (re)opens after a failure or loss */
+	uint64_t exception;    /* Modbus exception replies (illegal address, busy, ...) */
 	int64_t last_frame_ms; /* unix ms of the last good frame, 0 = never */
 };
 

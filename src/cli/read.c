@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "gcm.h"
 #include "meteropts.h"
+#include "modbus_map.h"
 #include "proto.h"
 #include "transport.h"
 
@@ -15,7 +16,7 @@
 
 static void read_help(FILE *f)
 {
-	fputs("Usage: smartmeter read [-c FILE] [--check] [--format json|influx|text] [--trigger none|stdin]\n"
+	fputs("Usage: smartmeter read [-c FILE] [--check | --plan] [--format json|influx|text] [--trigger none|stdin]\n"
 	      "       smartmeter read -p PROTOCOL -d DEVICE [--name NAME] [meter options]\n"
 	      "Run meters and print their readings on stdout, one record per line, until\n"
 	      "SIGTERM or SIGINT (or stdin closes, with --trigger stdin).\n\n"
@@ -23,6 +24,7 @@ static void read_help(FILE *f)
 	      "                          <Plugin smartmeter> block) or bare <Meter> blocks\n"
 	      "      --format FORMAT     json (default), influx or text\n"
 	      "      --check             parse and validate the configuration, print the meters, exit\n"
+	      "      --plan              validate, print the Modbus requests of every poll, exit\n"
 	      "      --trigger MODE      none (default): print every frame (spaced by Interval);\n"
 	      "                          stdin: print the latest values once per line on stdin\n"
 	      "  -p, --protocol NAME     flag form: the protocol of the one meter\n"
@@ -95,6 +97,45 @@ struct run {
 	struct sm_reader **readers;
 };
 
+/* `read --plan`: every Modbus meter's requests per poll. */
+static void print_plans(const struct run *r)
+{
+	size_t shown = 0;
+
+	for (size_t i = 0; i < r->nports; i++) {
+		for (size_t k = 0; k < r->ports[i].nmeters; k++) {
+			const struct sm_meter_cfg *m = r->ports[i].meters[k];
+			if (m->mb_map == NULL || m->mb_plan == NULL)
+				continue;
+			char text[8192];
+			struct sm_buf b;
+			size_t words = 0;
+			for (size_t q = 0; q < m->mb_plan->nreq; q++)
+				words += m->mb_plan->req[q].count;
+			sm_buf_init(&b, text, sizeof text);
+			(void)sm_mb_plan_format(m->mb_map, m->mb_plan, &b);
+			printf("meter \"%s\": slave %d on %s, map \"%s\"%s%s%s: %zu values in %zu %s "
+			       "(%zu registers) per poll\n",
+			       m->name, m->slave, r->ports[i].device, m->mb_map->name,
+			       m->mb_map->description != NULL ? " (" : "",
+			       m->mb_map->description != NULL ? m->mb_map->description : "",
+			       m->mb_map->description != NULL ? ")" : "", m->mb_map->nregs, m->mb_plan->nreq,
+			       m->mb_plan->nreq == 1 ? "request" : "requests", words);
+			for (size_t a = 0, st = 0; a < b.len; a++) {
+				if (text[a] != '\n')
+					continue;
+				printf("  %.*s\n", (int)(a - st), text + st);
+				st = a + 1;
+			}
+			if (m->mb_map->caveat != NULL)
+				printf("  note: %s\n", m->mb_map->caveat);
+			shown++;
+		}
+	}
+	if (shown == 0)
+		printf("no Modbus meters: nothing to plan\n");
+}
+
 static void trigger_all(struct run *r)
 {
 	for (size_t i = 0; i < r->nports; i++)
@@ -118,6 +159,7 @@ int sm_cmd_read(int argc, char **argv)
 		{ "trigger", required_argument, NULL, 't' },
 		{ "name", required_argument, NULL, 'n' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "plan", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 	};
 	struct sm_cli_opts o;
@@ -125,7 +167,7 @@ int sm_cmd_read(int argc, char **argv)
 	struct sm_meter_cfg *m = NULL;
 	enum sm_format format = SM_FORMAT_JSON;
 	const char *config_path = NULL, *name = "meter";
-	bool trigger = false, flags_used = false, check_only = false;
+	bool trigger = false, flags_used = false, check_only = false, plan_only = false;
 	int status = SM_EXIT_USAGE, c, sfd = -1;
 	char err[1024];
 	struct run run = { 0 };
@@ -161,6 +203,9 @@ int sm_cmd_read(int argc, char **argv)
 			break;
 		case 'k':
 			check_only = true;
+			break;
+		case 'P':
+			plan_only = true;
 			break;
 		case 'h':
 			read_help(stdout);
@@ -205,6 +250,11 @@ int sm_cmd_read(int argc, char **argv)
 	status = SM_EXIT_NONE;
 	if (sm_config_ports(&cfg, &run.ports, &run.nports) != SM_OK) {
 		sm_cli_log(SM_LOG_ERROR, "out of memory");
+		goto out;
+	}
+	if (plan_only) {
+		print_plans(&run);
+		status = SM_EXIT_OK;
 		goto out;
 	}
 	if (check_only) {

@@ -2996,23 +2996,26 @@ static void test_mb_map_errors(void **state)
 	/* register names */
 	map_fails(REG("voltage l1", "Address 1\n"),
 		  "register map \"m\": <Register> (line 3): expected one string argument, the register name "
-		  "(1 to 47 characters of A-Z a-z 0-9 _), got \"voltage l1\"");
+		  "(1 to 47 characters of a-z 0-9 _), got \"voltage l1\"");
 	map_fails(REG("voltage-l1", "Address 1\n"),
 		  "register map \"m\": <Register> (line 3): expected one string argument, the register name "
-		  "(1 to 47 characters of A-Z a-z 0-9 _), got \"voltage-l1\"");
+		  "(1 to 47 characters of a-z 0-9 _), got \"voltage-l1\"");
 	map_fails(REG("", "Address 1\n"),
 		  "register map \"m\": <Register> (line 3): expected one string argument, the register name "
-		  "(1 to 47 characters of A-Z a-z 0-9 _), got \"\"");
+		  "(1 to 47 characters of a-z 0-9 _), got \"\"");
 	map_fails(REG("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuv", "Address 1\n"),
 		  "register map \"m\": <Register> (line 3): expected one string argument, the register name "
-		  "(1 to 47 characters of A-Z a-z 0-9 _), got \"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuv\"");
+		  "(1 to 47 characters of a-z 0-9 _), got \"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuv\"");
+	map_fails(REG("Voltage_l1", "Address 1\n"),
+		  "register map \"m\": <Register> (line 3): expected one string argument, the register name "
+		  "(1 to 47 characters of a-z 0-9 _), got \"Voltage_l1\"");
 	map_fails("<Register>\nAddress 1\n</Register>\n",
 		  "register map \"m\": <Register> (line 3): expected one string argument, the register name "
-		  "(1 to 47 characters of A-Z a-z 0-9 _), got 0 values");
+		  "(1 to 47 characters of a-z 0-9 _), got 0 values");
 	/* 47 characters are fine */
 	struct sm_config c;
 	char err[512] = "";
-	assert_int_equal(load_tree(MAP("m", REG("Abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrs_0", "Address 1\n")),
+	assert_int_equal(load_tree(MAP("m", REG("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrs_0", "Address 1\n")),
 				   &c, err, sizeof(err)),
 			 SM_OK);
 	sm_config_free(&c);
