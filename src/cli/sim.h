@@ -4,7 +4,8 @@
  * stop signal.  Only the simulate command uses this (one thread).
  *
  * simulate.c parses the command line into struct sim_opts and hands it to
- * the protocol's simulator (sim_dsmr.c, sim_iec.c, sim_dlms.c, sim_sml.c), which loads its
+ * the protocol's simulator (sim_dsmr.c, sim_iec.c, sim_dlms.c, sim_sml.c,
+ * sim_modbus.c), which loads its
  * fixtures (usage errors before any pty exists), opens the pty with
  * sim_pty_open, serves until a signal or --count, and closes it again.
  * Diagnostics go to stderr through sm_cli_log.
@@ -18,6 +19,7 @@
 
 #define SIM_MAX_FIXTURE (1024 * 1024)
 #define SIM_MAX_METERS 16
+#define SIM_MAX_METER_ARGS 247 /* --meter arguments (a Modbus bus: one per unit id) */
 
 /* One --meter ADDR[=FIXTURE] (IEC 62056-21 bus).  Borrowed from argv. */
 struct sim_meter_arg {
@@ -54,6 +56,15 @@ struct sim_opts {
 	char framing;        /* --framing: 'm' M-Bus (default), 'h' HDLC, 'r' raw */
 	bool framing_set;
 	char layout;         /* --layout: 'f' flat (EVN/Sagemcom, default), 's' structs (Kaifa) */
+	/* modbus (--baudrate and --pace above apply too) */
+	size_t nmeter_args;  /* --meter arguments as given (borrowed from argv) */
+	const char *meter_args[SIM_MAX_METER_ARGS];
+	const char *values;  /* --values FILE ("-" stdout) or NULL */
+	const char *listen;  /* --listen HOST:PORT or NULL (then a pty) */
+	bool rtu_over_tcp;   /* --rtu-over-tcp: RTU frames on the --listen connection */
+	char parity;         /* --parity: 'N' (default), 'E' or 'O' (for --pace) */
+	int proc_ms;         /* --proc-ms: a slave's processing time with --pace (default 10) */
+	const char *log_requests; /* --log-requests FILE ("-" stdout) or NULL */
 };
 
 /* Exit status of a simulator: SM_EXIT_OK, SM_EXIT_NONE or SM_EXIT_USAGE. */
@@ -61,6 +72,7 @@ int sim_dsmr(const struct sim_opts *o);
 int sim_iec(const struct sim_opts *o);
 int sim_dlms(const struct sim_opts *o);
 int sim_sml(const struct sim_opts *o);
+int sim_modbus(const struct sim_opts *o);
 
 /* The security control a simulator seals with (o->security or its default). */
 uint8_t sim_security(const struct sim_opts *o);

@@ -1,7 +1,7 @@
 /*
  * simulate.c - `smartmeter simulate`: the command line and the
  * pseudo-terminal; the meters themselves are in sim_dsmr.c, sim_iec.c,
- * sim_dlms.c and sim_sml.c.
+ * sim_dlms.c, sim_sml.c and sim_modbus.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include <unistd.h>
 #include "cli.h"
 #include "gcm.h"
+#include "modbus_map.h"
 #include "proto.h"
 #include "sim.h"
 
@@ -35,9 +36,14 @@ static void simulate_help(FILE *f)
 	      "                           [--period SECONDS] [--count N] [--verbatim]\n"
 	      "       smartmeter simulate -p dsmr --key HEX|--key-file PATH [--auth-key HEX]\n"
 	      "                           [--security 20|21|30|31] [...]\n"
+	      "       smartmeter simulate -p modbus [--meter ID=MODEL[:FAULT...]]... [--values FILE]\n"
+	      "                           [--link PATH | --listen HOST:PORT [--rtu-over-tcp]]\n"
+	      "                           [--pace] [--baudrate BAUD] [--parity none|even|odd]\n"
+	      "                           [--proc-ms MS] [--log-requests FILE] [--count N]\n"
 	      "Behave like a meter on a pseudo-terminal: push protocols send a frame every period;\n"
-	      "an IEC 62056-21 meter in mode A, B or C answers sign-on requests.\n\n"
-	      "  -p, --protocol NAME     dsmr, iec62056-21, dlms or sml\n"
+	      "an IEC 62056-21 meter in mode A, B or C answers sign-on requests; Modbus slaves\n"
+	      "answer polls from register images.\n\n"
+	      "  -p, --protocol NAME     dsmr, iec62056-21, dlms, sml or modbus\n"
 	      "      --fixture FILE      dsmr: telegrams to send in turn (default: a built-in DSMR 5\n"
 	      "                          meter whose counters advance with a plausible load);\n"
 	      "                          iec62056-21: a readout whose identification and data lines\n"
@@ -55,8 +61,8 @@ static void simulate_help(FILE *f)
 	      "      --link PATH         symlink to the pseudo-terminal (replaced if it is a symlink)\n"
 	      "      --period SECONDS    time between frames of a push meter (default 1; fractions\n"
 	      "                          allowed)\n"
-	      "      --count N           stop after N frames or readouts (default: run until\n"
-	      "                          SIGTERM/SIGINT)\n"
+	      "      --count N           stop after N frames or readouts (modbus: requests; default:\n"
+	      "                          run until SIGTERM/SIGINT)\n"
 	      "      --verbatim          dsmr: send the fixture file byte for byte as one frame (by\n"
 	      "                          default each telegram gets the current time (0-0:1.0.0) and\n"
 	      "                          a new CRC); iec62056-21: serve the fixture's data message as\n"
@@ -93,6 +99,41 @@ static void simulate_help(FILE *f)
 	      "      --layout LAYOUT     the built-in meter's body: flat (EVN/Sagemcom: OBIS, value,\n"
 	      "                          scaler and unit in one structure; the default) or structs\n"
 	      "                          (Kaifa: a structure per reading)\n"
+	      "modbus (a bus of Modbus RTU slaves, or a Modbus TCP server):\n"
+	      "      --meter ID=MODEL[:FAULT[:FAULT]]\n"
+	      "                          a slave (repeatable; default 1=sdm630): unit ID 1..247 (or a\n"
+	      "                          range FIRST-LAST) answering from a register image of the\n"
+	      "                          built-in map MODEL (see smartmeter(1) for the list) with\n"
+	      "                          plausible values: voltages around 230 V, currents of a few A,\n"
+	      "                          signed powers, power factors below 1, 50 Hz, energies of some\n"
+	      "                          MWh; each exact in its register's encoding and always the\n"
+	      "                          same for a unit id and register.  Requests beyond the model's\n"
+	      "                          limits (more registers than it reads at once, an odd start or\n"
+	      "                          count where it needs even ones) get exception 3, addresses\n"
+	      "                          outside its map exception 2, other functions exception 1;\n"
+	      "                          unknown unit ids and bad CRCs no answer.  FAULTs:\n"
+	      "                            late=MS  answer MS milliseconds late\n"
+	      "                            crc      every 2nd answer with a broken CRC (Modbus TCP: a\n"
+	      "                                     wrong transaction id)\n"
+	      "                            busy     every 2nd request answered with exception 6\n"
+	      "                            garbage  every 2nd answer replaced by random bytes\n"
+	      "                            dead     listed but silent\n"
+	      "      --values FILE       write the register images' values as JSON lines\n"
+	      "                          ({\"slave\":1,\"name\":\"voltage_l1\",\"unit\":\"V\",\"value\":230.1})\n"
+	      "                          before serving (\"-\": stdout)\n"
+	      "      --listen HOST:PORT  a Modbus TCP server on that address instead of a pty (one\n"
+	      "                          connection at a time; [::1]:PORT for IPv6)\n"
+	      "      --rtu-over-tcp      with --listen: RTU frames over the TCP connection (a serial\n"
+	      "                          bridge)\n"
+	      "      --pace              emulate the bus time: answer after (request + answer bytes) x\n"
+	      "                          character time + 2 x t3.5 + the processing time\n"
+	      "      --baudrate BAUD     the bus speed --pace emulates (default 9600)\n"
+	      "      --parity PARITY     none (default), even or odd: 10 or 11 bits a character\n"
+	      "      --proc-ms MS        the slave's processing time with --pace (default 10)\n"
+	      "      --log-requests FILE one line per request received, flushed per line\n"
+	      "                          (\"-\": stdout): MONO_MS SLAVE FC ADDR COUNT OUTCOME, OUTCOME\n"
+	      "                          one of ok, exc1, exc2, exc3, exc6, silent, crc, late, garbage\n"
+	      "                          (MONO_MS: CLOCK_MONOTONIC milliseconds)\n"
 	      "  -h, --help              this text\n"
 	      "The pseudo-terminal's path is printed on stderr (\"I! ... on /dev/pts/N\").\n"
 	      "IEC 62056-21 meters log the speed the reader set for each step, e.g.\n"
@@ -100,7 +141,8 @@ static void simulate_help(FILE *f)
 	      "  I! meter \"42\": readout at 9600 Bd, 316 bytes\n"
 	      "and stay silent when it is wrong (a sign-on not at 300 Bd, a readout not at the\n"
 	      "agreed speed).  A dlms meter logs the speed the reader set whenever it changes\n"
-	      "(\"I! the reader's line is at 2400 Bd\").  See smartmeter(1).\n",
+	      "(\"I! the reader's line is at 2400 Bd\").  Modbus slaves print \"I! served N requests\"\n"
+	      "when they stop.  See smartmeter(1).\n",
 	      f);
 }
 
@@ -365,13 +407,21 @@ int sm_cmd_simulate(int argc, char **argv)
 		{ "security", required_argument, NULL, 's' },
 		{ "framing", required_argument, NULL, 'f' },
 		{ "layout", required_argument, NULL, 'L' },
+		{ "values", required_argument, NULL, 'V' },
+		{ "listen", required_argument, NULL, 'T' },
+		{ "rtu-over-tcp", no_argument, NULL, 'R' },
+		{ "parity", required_argument, NULL, 'Y' },
+		{ "proc-ms", required_argument, NULL, 'C' },
+		{ "log-requests", required_argument, NULL, 'G' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	/* Every way out wipes o (it may hold keys). */
 	struct sim_opts o;
 	const char *proto_name = NULL, *key_flag = "";
-	bool iec_opt = false, key_opt_used = false, dlms_opt = false;
+	/* flags only some protocols take: the first one given, for the message */
+	const char *iec_only = NULL, *bus_opt = NULL, *mb_only = NULL, *push_opt = NULL;
+	bool key_opt_used = false, dlms_opt = false;
 	int c, status = SM_EXIT_USAGE;
 	char *end;
 
@@ -381,6 +431,8 @@ int sm_cmd_simulate(int argc, char **argv)
 	o.mode = 'C';
 	o.framing = 'm';
 	o.layout = 'f';
+	o.parity = 'N';
+	o.proc_ms = 10;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -389,6 +441,7 @@ int sm_cmd_simulate(int argc, char **argv)
 			break;
 		case 'F':
 			o.fixture = optarg;
+			push_opt = push_opt ? push_opt : "--fixture";
 			break;
 		case 'l':
 			o.link = optarg;
@@ -401,6 +454,7 @@ int sm_cmd_simulate(int argc, char **argv)
 				goto out;
 			}
 			o.period_set = true;
+			push_opt = push_opt ? push_opt : "--period";
 			break;
 		case 'n':
 			errno = 0;
@@ -412,6 +466,7 @@ int sm_cmd_simulate(int argc, char **argv)
 			break;
 		case 'v':
 			o.verbatim = true;
+			push_opt = push_opt ? push_opt : "--verbatim";
 			break;
 		case 'm':
 			if (strlen(optarg) != 1 || strchr("ABCDabcd", optarg[0]) == NULL) {
@@ -419,7 +474,7 @@ int sm_cmd_simulate(int argc, char **argv)
 				goto out;
 			}
 			o.mode = (char)(optarg[0] & ~0x20);
-			iec_opt = true;
+			iec_only = iec_only ? iec_only : "--mode";
 			break;
 		case 'a': {
 			struct sim_meter_arg tmp;
@@ -430,43 +485,79 @@ int sm_cmd_simulate(int argc, char **argv)
 				goto out;
 			}
 			o.address = optarg;
-			iec_opt = true;
+			iec_only = iec_only ? iec_only : "--address";
 			break;
 		}
 		case 'M':
-			if (o.nmeters >= SIM_MAX_METERS) {
-				sm_cli_log(SM_LOG_ERROR, "--meter: at most %d meters", SIM_MAX_METERS);
+			/* checked once the protocol is known (its syntax differs) */
+			if (o.nmeter_args >= SIM_MAX_METER_ARGS) {
+				sm_cli_log(SM_LOG_ERROR, "--meter: at most %d meters", SIM_MAX_METER_ARGS);
 				goto out;
 			}
-			if (!parse_meter(optarg, &o.meters[o.nmeters])) {
-				sm_cli_log(SM_LOG_ERROR,
-					   "--meter: expected ADDR or ADDR=FILE, ADDR up to 32 characters of 0-9, A-Z, "
-					   "a-z or blank, got \"%s\"",
-					   optarg);
-				goto out;
-			}
-			o.nmeters++;
-			iec_opt = true;
+			o.meter_args[o.nmeter_args++] = optarg;
+			bus_opt = bus_opt ? bus_opt : "--meter";
 			break;
 		case 'b':
 			errno = 0;
-			o.baud = (int)strtol(optarg, &end, 10);
-			if (errno || *end || (o.baud != 300 && o.baud != 600 && o.baud != 1200 && o.baud != 2400 &&
-					       o.baud != 4800 && o.baud != 9600 && o.baud != 19200)) {
-				sm_cli_log(SM_LOG_ERROR,
-					   "--baudrate: expected one of 300, 600, 1200, 2400, 4800, 9600, 19200, got \"%s\"",
-					   optarg);
-				goto out;
+			{
+				long v = strtol(optarg, &end, 10);
+				if (errno || *end || end == optarg || v <= 0 || v > 4000000) {
+					sm_cli_log(SM_LOG_ERROR, "--baudrate: expected a baud rate, got \"%s\"", optarg);
+					goto out;
+				}
+				o.baud = (int)v;
 			}
-			iec_opt = true;
+			bus_opt = bus_opt ? bus_opt : "--baudrate";
 			break;
 		case 'e':
 			o.echo = true;
-			iec_opt = true;
+			iec_only = iec_only ? iec_only : "--echo";
 			break;
 		case 'c':
 			o.pace = true;
-			iec_opt = true;
+			bus_opt = bus_opt ? bus_opt : "--pace";
+			break;
+		case 'V':
+			o.values = optarg;
+			mb_only = mb_only ? mb_only : "--values";
+			break;
+		case 'T':
+			o.listen = optarg;
+			mb_only = mb_only ? mb_only : "--listen";
+			break;
+		case 'R':
+			o.rtu_over_tcp = true;
+			mb_only = mb_only ? mb_only : "--rtu-over-tcp";
+			break;
+		case 'Y':
+			if (strcasecmp(optarg, "none") == 0 || strcasecmp(optarg, "N") == 0) {
+				o.parity = 'N';
+			} else if (strcasecmp(optarg, "even") == 0 || strcasecmp(optarg, "E") == 0) {
+				o.parity = 'E';
+			} else if (strcasecmp(optarg, "odd") == 0 || strcasecmp(optarg, "O") == 0) {
+				o.parity = 'O';
+			} else {
+				sm_cli_log(SM_LOG_ERROR, "--parity: expected none, even or odd, got \"%s\"", optarg);
+				goto out;
+			}
+			mb_only = mb_only ? mb_only : "--parity";
+			break;
+		case 'C':
+			errno = 0;
+			{
+				long v = strtol(optarg, &end, 10);
+				if (errno || *end || end == optarg || v < 0 || v > 60000) {
+					sm_cli_log(SM_LOG_ERROR, "--proc-ms: expected milliseconds 0..60000, got \"%s\"",
+						   optarg);
+					goto out;
+				}
+				o.proc_ms = (int)v;
+			}
+			mb_only = mb_only ? mb_only : "--proc-ms";
+			break;
+		case 'G':
+			o.log_requests = optarg;
+			mb_only = mb_only ? mb_only : "--log-requests";
 			break;
 		case 'K':
 		case 'k':
@@ -545,7 +636,7 @@ int sm_cmd_simulate(int argc, char **argv)
 		sm_cli_log(SM_LOG_ERROR, "simulate: unexpected argument \"%s\"", argv[optind]);
 		goto out;
 	}
-	/* dlms and sml are simulated whether or not this build reads them. */
+	/* dlms, sml and modbus are simulated whether or not this build reads them. */
 	const struct sm_proto *proto = sm_proto_find(proto_name);
 	if (proto != NULL)
 		o.proto = proto->name;
@@ -553,15 +644,72 @@ int sm_cmd_simulate(int argc, char **argv)
 		o.proto = "dlms";
 	else if (proto_name != NULL && strcasecmp(proto_name, "sml") == 0)
 		o.proto = "sml";
+	else if (proto_name != NULL && strcasecmp(proto_name, "modbus") == 0)
+		o.proto = "modbus";
 	if (o.proto == NULL) {
-		sm_cli_log(SM_LOG_ERROR, "simulate needs -p PROTOCOL (one of: %s%s%s)", sm_proto_names(),
-			   sm_proto_find("dlms") == NULL ? ", dlms" : "", sm_proto_find("sml") == NULL ? ", sml" : "");
+		sm_cli_log(SM_LOG_ERROR, "simulate needs -p PROTOCOL (one of: %s%s%s%s)", sm_proto_names(),
+			   sm_proto_find("dlms") == NULL ? ", dlms" : "", sm_proto_find("sml") == NULL ? ", sml" : "",
+			   sm_proto_find("modbus") == NULL ? ", modbus" : "");
 		goto out;
 	}
 	bool is_dsmr = strcmp(o.proto, "dsmr") == 0, is_dlms = strcmp(o.proto, "dlms") == 0;
-	if (iec_opt && strcmp(o.proto, "iec62056-21") != 0) {
+	bool is_iec = strcmp(o.proto, "iec62056-21") == 0, is_modbus = strcmp(o.proto, "modbus") == 0;
+	if (iec_only != NULL && !is_iec) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: %s is for -p iec62056-21 (--mode, --address and --echo are)",
+			   iec_only);
+		goto out;
+	}
+	if (bus_opt != NULL && !is_iec && !is_modbus) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: %s is for -p iec62056-21 and -p modbus (--meter, --baudrate and "
+			   "--pace are)", bus_opt);
+		goto out;
+	}
+	if (mb_only != NULL && !is_modbus) {
 		sm_cli_log(SM_LOG_ERROR,
-			   "simulate: --mode, --address, --meter, --baudrate, --echo and --pace are for -p iec62056-21");
+			   "simulate: %s is for -p modbus (--values, --listen, --rtu-over-tcp, --parity, --proc-ms "
+			   "and --log-requests are)",
+			   mb_only);
+		goto out;
+	}
+	if (push_opt != NULL && is_modbus) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: %s is not for -p modbus (its slaves are given with --meter "
+			   "ID=MODEL)", push_opt);
+		goto out;
+	}
+	if (is_iec) {
+		if (o.baud != 0 && o.baud != 300 && o.baud != 600 && o.baud != 1200 && o.baud != 2400 &&
+		    o.baud != 4800 && o.baud != 9600 && o.baud != 19200) {
+			sm_cli_log(SM_LOG_ERROR,
+				   "--baudrate: expected one of 300, 600, 1200, 2400, 4800, 9600, 19200, got \"%d\"",
+				   o.baud);
+			goto out;
+		}
+		if (o.nmeter_args > SIM_MAX_METERS) {
+			sm_cli_log(SM_LOG_ERROR, "--meter: at most %d meters", SIM_MAX_METERS);
+			goto out;
+		}
+		for (size_t i = 0; i < o.nmeter_args; i++) {
+			if (!parse_meter(o.meter_args[i], &o.meters[i])) {
+				sm_cli_log(SM_LOG_ERROR,
+					   "--meter: expected ADDR or ADDR=FILE, ADDR up to 32 characters of 0-9, A-Z, "
+					   "a-z or blank, got \"%s\"",
+					   o.meter_args[i]);
+				goto out;
+			}
+		}
+		o.nmeters = o.nmeter_args;
+	}
+	if (is_modbus && o.baud != 0 && !sm_mb_baud_ok(o.baud)) {
+		sm_cli_log(SM_LOG_ERROR, "--baudrate: %d is not a baud rate a Modbus RTU port can use (e.g. 2400, "
+			   "9600, 19200, 38400, 115200)", o.baud);
+		goto out;
+	}
+	if (o.rtu_over_tcp && o.listen == NULL) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: --rtu-over-tcp needs --listen HOST:PORT");
+		goto out;
+	}
+	if (o.listen != NULL && o.link != NULL) {
+		sm_cli_log(SM_LOG_ERROR, "simulate: --link is for a pseudo-terminal; with --listen there is none");
 		goto out;
 	}
 	if (key_opt_used && !is_dsmr && !is_dlms) {
@@ -582,12 +730,14 @@ int sm_cmd_simulate(int argc, char **argv)
 	}
 	if (is_dsmr)
 		status = sim_dsmr(&o);
-	else if (strcmp(o.proto, "iec62056-21") == 0)
+	else if (is_iec)
 		status = sim_iec(&o);
 	else if (is_dlms)
 		status = sim_dlms(&o);
 	else if (strcmp(o.proto, "sml") == 0)
 		status = sim_sml(&o);
+	else if (is_modbus)
+		status = sim_modbus(&o);
 	else
 		sm_cli_log(SM_LOG_ERROR, "simulate: protocol %s cannot be simulated by this build", o.proto);
 out:
