@@ -688,6 +688,18 @@ static void rx_consume(struct mb_sim *b, size_t n)
 	b->rxn -= n;
 }
 
+/* The offset (>= 1) of the first whole frame of a known length with a good
+ * CRC further on in the input, 0 for none. */
+static size_t frame_further_on(const struct mb_sim *b)
+{
+	for (size_t k = 1; k + 4 <= b->rxn; k++) {
+		long n = rtu_frame_len(b->rx + k, b->rxn - k);
+		if (n > 0 && n <= 256 && (size_t)n <= b->rxn - k && sm_crc16_modbus(0xFFFF, b->rx + k, (size_t)n) == 0)
+			return k;
+	}
+	return 0;
+}
+
 /* Frame what arrived; gap: the line has been quiet for MB_GAP_MS. */
 static void rtu_frames(struct mb_sim *b, bool gap)
 {
@@ -699,6 +711,13 @@ static void rtu_frames(struct mb_sim *b, bool gap)
 			continue;
 		}
 		if (need <= 0 || b->rxn < (size_t)need) {
+			/* noise before a request: skip to the request */
+			size_t k = frame_further_on(b);
+			if (k > 0) {
+				rx_consume(b, k);
+				b->dropped += k;
+				continue;
+			}
 			if (!gap)
 				return;
 			/* the frame ended at the gap: all of it, or nothing */
