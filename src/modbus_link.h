@@ -51,7 +51,10 @@ enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, cons
  * Read count (1..125) registers from address addr of unit slave with
  * function 3 or 4 into dst[0..count), waiting at most timeout_ms for the
  * answer (the response timeout; bytes within an answer may be at most
- * max(timeout_ms, 50) ms apart).
+ * max(timeout_ms, 50) ms apart).  Unit ids: RTU 0..247 (0 is a broadcast,
+ * which no slave answers); Modbus TCP 0..247 and 255 (libmodbus 3.1.6
+ * refuses 248..254: SM_E_INTERNAL).  Input that arrived since the last
+ * transaction is dropped before the request goes out.
  * Returns:
  *   SM_OK            dst filled
  *   SM_E_TIMEOUT     no (complete) answer in time; input flushed

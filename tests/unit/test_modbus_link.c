@@ -682,6 +682,8 @@ static void test_tcp(void **state)
 	assert_int_equal(sm_mb_link_read(l, 255, 3, HOLD_START + 5, 1, 500, w, &exc, err, sizeof err), SM_OK);
 	assert_int_equal(w[0], 0x3005);
 	assert_int_equal(sm_mb_link_read(l, 0, 4, 0, 2, 500, w, &exc, err, sizeof err), SM_OK);
+	/* (libmodbus 3.1.6 takes no other ids above 247) */
+	assert_int_equal(sm_mb_link_read(l, 250, 4, 0, 2, 500, w, &exc, err, sizeof err), SM_E_INTERNAL);
 	assert_int_equal(sm_mb_link_read(l, 1, 4, 5, 10, 500, w, &exc, err, sizeof err), SM_E_EXCEPTION);
 	assert_int_equal(exc, 2);
 	/* (the server counts after its reply went out) */
