@@ -898,8 +898,10 @@ static enum sm_err encode_float(const struct sm_mb_reg *reg, int64_t raw, int8_t
 				return SM_OK;
 		}
 	} else {
+		/* x is within a few units in the last place (several roundings
+		 * when |scale - exp| > 22) */
 		double up = x, dn = x;
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < 12; i++) {
 			uint64_t b;
 			if (isfinite(up)) {
 				memcpy(&b, &up, sizeof b);

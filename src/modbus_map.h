@@ -54,8 +54,9 @@ enum sm_mb_order { SM_MB_ABCD = 0, SM_MB_CDAB, SM_MB_BADC, SM_MB_DCBA };
 
 /* Register flags. */
 #define SM_MB_F_INVALID_MAX 1u /* the meter marks "no value" with all bits set
-				  (unsigned types) or the largest positive value
-				  (signed types): such a value is left out */
+				  (unsigned types and floats) or the largest
+				  positive value (signed types): such a value is
+				  left out */
 
 struct sm_mb_reg {
 	const char *name;        /* reading name, [a-z0-9_]{1,47} by convention
@@ -101,10 +102,12 @@ bool sm_mb_order_parse(const char *s, enum sm_mb_order *out);
 
 /*
  * Check a map (built-in or user): max_count 1..125 (and even when even is
- * set), 1..SM_MB_MAX_REGS registers, each with a nonempty name, function 3
- * or 4, a valid type/order, mul != 0, words not beyond address 65535, no two
+ * set), 1..SM_MB_MAX_REGS registers, each with a nonempty name shorter than
+ * SM_NAME_LEN, function 3 or 4, a valid type/order, mul != 0, a valid unit
+ * (unit_text NUL-terminated), words not beyond address 65535, no two
  * registers with the same name, no two registers of the same function whose
- * words overlap, and a register wider than max_count impossible.  SM_OK, or
+ * words overlap, and a register wider than max_count impossible (with even
+ * set: a register at an odd address needs its rounded span).  SM_OK, or
  * SM_E_CONFIG with diag saying which register and why (e.g. "register
  * \"voltage_l2\" overlaps \"voltage_l1\" (FC04 0x0001)").
  */
@@ -158,8 +161,12 @@ enum sm_err sm_mb_plan_format(const struct sm_mb_map *map, const struct sm_mb_pl
  * Decode one register's words (sm_mb_type_words(reg->type) of them, as
  * read: w[0] is the word at reg->address) into an exact decimal in the base
  * unit: *raw * 10^*scale.  Integers are exact; floats take the shortest
- * decimal that reads back as the same float (float32 230.1f -> 2301e-1),
- * then the register's factor (mul, exp) is applied exactly.
+ * decimal that reads back as the same float (float32 230.1f -> 2301e-1;
+ * computed exactly, without floating-point arithmetic; of two candidates of
+ * that length the nearer), then the register's factor (mul, exp) is applied
+ * exactly.  Only trailing zeros are ever dropped; a positive exponent is
+ * moved into raw while it fits (as sm_decimal_rescale does: 12.5 kWh as a
+ * float with exp +3 gives 12500e0).  -0.0 gives 0.
  * SM_OK; SM_E_EMPTY when the value is the meter's "no value" marker
  * (SM_MB_F_INVALID_MAX); SM_E_RANGE for NaN, infinities, or a result that
  * does not fit int64 * 10^int8.
@@ -171,14 +178,16 @@ enum sm_err sm_mb_value_decode(const struct sm_mb_reg *reg, const uint16_t *w, i
  * raw * 10^scale (base unit) in this register.  SM_OK; SM_E_RANGE when the
  * value cannot be represented exactly (an integer register and a value that
  * is not a whole multiple of the register's factor, or out of the type's
- * range; for floats: the decoded value would differ from raw*10^scale).
+ * range, or the meter's "no value" marker of an SM_MB_F_INVALID_MAX
+ * register; for floats: the decoded value would differ from raw*10^scale).
  */
 enum sm_err sm_mb_value_encode(const struct sm_mb_reg *reg, int64_t raw, int8_t scale, uint16_t *w);
 
 /*
  * Turn the words of one poll into readings: words[] is the plan's word
  * buffer (request i's words at req[i].word_off), ok[i] says whether
- * request i was answered (registers of unanswered requests are left out).
+ * request i was answered (registers of unanswered requests are left out;
+ * ok NULL: every request was).  bad may be NULL.
  * Readings are appended in map order with sm_set_add_named (name, OBIS when
  * present, unit) and have no time of their own; the set is finished
  * (sm_set_finish) and cleared first.  *bad counts registers left out for
