@@ -193,8 +193,8 @@ try:
             '    WordOrder "CDAB"\n    Scale 0.1\n    Unit "V"\n  </Register>\n'
             '  <Register "energy_import">\n    Address 0x42\n    Function 4\n    Type "int32"\n'
             '    WordOrder "CDAB"\n    Scale 0.1\n    Unit "kWh"\n  </Register>\n'
-            '  <Register "voltage_l2">\n    Address 2\n    Function 4\n    Type "int32"\n'
-            '    WordOrder "CDAB"\n    Scale 0.1\n    Unit "V"\n  </Register>\n'
+            '  <Register "current_l1">\n    Address 0x0C\n    Function 4\n    Type "int32"\n'
+            '    WordOrder "CDAB"\n    Scale 0.001\n    Unit "A"\n  </Register>\n'
             '</RegisterMap>\n'
             '<Meter "greedy">\n  Protocol "modbus"\n  Device "%s"\n  Slave 1\n  RegisterMap "greedy"\n'
             '  Interval 1\n  Timeout 0.3\n</Meter>\n' % link)
