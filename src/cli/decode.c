@@ -161,6 +161,12 @@ int sm_cmd_decode(int argc, char **argv)
 		sm_cli_log(SM_LOG_ERROR, "decode needs -p PROTOCOL (one of: %s)", sm_proto_names());
 		goto out;
 	}
+	if (m->proto->feed == NULL || m->proto->idle == NULL) {
+		/* Modbus: libmodbus checks and takes apart each answer as it reads it */
+		sm_cli_log(SM_LOG_ERROR, "decode: Protocol \"%s\" is polled register by register: there are no "
+			   "frames to decode from captured bytes (use smartmeter read)", m->proto->name);
+		goto out;
+	}
 	if (m->device == NULL) {
 		char dev[4096];
 		snprintf(dev, sizeof dev, "file:%s", path);
