@@ -165,6 +165,12 @@ test_all() {
 	extra "test_reader under valgrind (memcheck, no errors, no definite leaks)" \
 		sh -c 'cd _build && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
 		       ./tests/unit/test_reader'
+	say "valgrind: the Modbus link and a Modbus bus read by the threaded reader"
+	extra "test_modbus_link under valgrind (memcheck, no errors, no definite leaks)" \
+		sh -c 'cd _build && valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+		       ./tests/unit/test_modbus_link'
+	extra "smartmeter read of a faulty Modbus bus under valgrind (no errors, no definite leaks)" \
+		sh tests/e2e/valgrind_modbus.sh _build
 	say "make install (DESTDIR)"
 	extra "make install puts smartmeter.so into collectd's plugin directory and smartmeter into bindir" \
 		sh -c 'rm -rf /tmp/sm-destdir && cd _build && make -s install DESTDIR=/tmp/sm-destdir &&

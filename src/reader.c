@@ -605,7 +605,9 @@ static bool port_open(struct sm_reader *r)
 		if (atomic_load(&r->stop))
 			return false;
 		if (sm_logrl_fail(&r->rl_open, now_ms, &n))
-			rlog(r, SM_LOG_ERROR, "port \"%s\": cannot open %s%s", r->device,
+			/* the transports name the device in err; the Modbus link does not */
+			rlog(r, SM_LOG_ERROR, "port \"%s\": cannot open %s%s%s%s", r->device,
+			     r->modbus ? r->device : "", r->modbus ? ": " : "",
 			     err[0] != '\0' ? err : sm_strerror(rc), times_suffix(n, sfx, sizeof sfx));
 		return false;
 	}
