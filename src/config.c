@@ -1605,6 +1605,29 @@ static enum sm_err register_option(const struct mapctx *x, enum reg_opt id, cons
 	return SM_E_CONFIG;
 }
 
+/* The index of key among names[0..count) (case-insensitive), marking it in
+ * *seen; -1 after reporting an unknown option (listing known) or one given
+ * twice. */
+static int opt_lookup(struct mapctx *x, const char *key, const char *const *names, size_t count,
+		      unsigned *seen, const char *known)
+{
+	size_t id = 0;
+	while (id < count && strcasecmp(key, names[id]) != 0)
+		id++;
+	if (id == count) {
+		char q[96];
+		quote_str(key, q, sizeof(q));
+		map_err(x, NULL, "unknown option %s (known: %s)", q, known);
+		return -1;
+	}
+	if (*seen & (1u << id)) {
+		map_err(x, names[id], "given more than once");
+		return -1;
+	}
+	*seen |= 1u << id;
+	return (int)id;
+}
+
 /* A <Register "name"> block into r; *name_out gets the owned name. */
 static enum sm_err read_register(struct mapctx *x, const struct sm_cfg_node *n, struct sm_mb_reg *r,
 				 char **name_out)
@@ -1641,23 +1664,12 @@ static enum sm_err read_register(struct mapctx *x, const struct sm_cfg_node *n, 
 			map_err(x, NULL, "unknown %s: expected the options " REG_OPTIONS, d);
 			return SM_E_CONFIG;
 		}
-		size_t id = 0;
-		while (id < RO_COUNT && strcasecmp(o->key, reg_opt_names[id]) != 0)
-			id++;
-		if (id == RO_COUNT) {
-			char q[96];
-			quote_str(o->key, q, sizeof(q));
-			map_err(x, NULL, "unknown option %s (known: " REG_OPTIONS ")", q);
+		int id = opt_lookup(x, o->key, reg_opt_names, RO_COUNT, &seen, REG_OPTIONS);
+		if (id < 0)
 			return SM_E_CONFIG;
-		}
-		if (seen & (1u << id)) {
-			map_err(x, reg_opt_names[id], "given more than once");
-			return SM_E_CONFIG;
-		}
 		enum sm_err rc = register_option(x, (enum reg_opt)id, o, r, &scale_exp, &unit_exp);
 		if (rc != SM_OK)
 			return rc;
-		seen |= 1u << id;
 	}
 	if (!(seen & (1u << RO_ADDRESS))) {
 		map_err(x, "Address", "missing (expected the register's 0-based protocol address, 0..65535)");
@@ -1777,23 +1789,13 @@ static enum sm_err read_map_items(struct mapctx *x, const struct sm_cfg_node *n,
 				d);
 			return SM_E_CONFIG;
 		}
-		size_t id = 0;
-		while (id < MO_COUNT && strcasecmp(o->key, map_opt_names[id]) != 0)
-			id++;
-		if (id == MO_COUNT) {
-			char q[96];
-			quote_str(o->key, q, sizeof(q));
-			map_err(x, NULL, "unknown option %s (known: " MAP_OPTIONS ", <Register \"name\">)", q);
+		int id = opt_lookup(x, o->key, map_opt_names, MO_COUNT, &seen,
+				    MAP_OPTIONS ", <Register \"name\">");
+		if (id < 0)
 			return SM_E_CONFIG;
-		}
-		if (seen & (1u << id)) {
-			map_err(x, map_opt_names[id], "given more than once");
-			return SM_E_CONFIG;
-		}
 		enum sm_err rc = map_option(x, (enum map_opt)id, o, um);
 		if (rc != SM_OK)
 			return rc;
-		seen |= 1u << id;
 		max_given |= id == MO_MAX_REGISTERS;
 	}
 	if (um->map.nregs == 0) {

@@ -16,6 +16,7 @@
  * computation, so in rare cases a float64 may get a decimal one unit longer
  * than the shortest, or one that reads back as an adjacent double.
  */
+#include <strings.h>
 #include "modbus_map.h"
 
 #include <math.h>
@@ -58,22 +59,6 @@ unsigned sm_mb_type_words(enum sm_mb_type t)
 	return 0;
 }
 
-/* ASCII-only case-insensitive equality (no locale). */
-static bool ascii_eq_nocase(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-		if (x >= 'A' && x <= 'Z')
-			x = (unsigned char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (unsigned char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-		if (x == 0)
-			return true;
-	}
-}
-
 const char *sm_mb_type_name(enum sm_mb_type t)
 {
 	return type_ok(t) ? type_names[t] : "?";
@@ -84,7 +69,7 @@ bool sm_mb_type_parse(const char *s, enum sm_mb_type *out)
 	if (s == NULL)
 		return false;
 	for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++) {
-		if (ascii_eq_nocase(s, type_names[i])) {
+		if (strcasecmp(s, type_names[i]) == 0) {
 			if (out != NULL)
 				*out = (enum sm_mb_type)i;
 			return true;
@@ -103,7 +88,7 @@ bool sm_mb_order_parse(const char *s, enum sm_mb_order *out)
 	if (s == NULL)
 		return false;
 	for (size_t i = 0; i < sizeof order_names / sizeof order_names[0]; i++) {
-		if (ascii_eq_nocase(s, order_names[i])) {
+		if (strcasecmp(s, order_names[i]) == 0) {
 			if (out != NULL)
 				*out = (enum sm_mb_order)i;
 			return true;

@@ -16,6 +16,7 @@
 #include "modbus_map.h"
 
 #include <stddef.h>
+#include <strings.h>
 
 /* OBIS 1-0:C.D.0 (F absent: the current value) as two macro arguments;
  * NOOB: no OBIS code (C = 0 marks it) */
@@ -445,27 +446,12 @@ const struct sm_mb_map *const sm_mb_models[] = {
 	NULL,
 };
 
-static bool name_eq_nocase(const char *a, const char *b)
-{
-	for (;; a++, b++) {
-		unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
-		if (x >= 'A' && x <= 'Z')
-			x = (unsigned char)(x - 'A' + 'a');
-		if (y >= 'A' && y <= 'Z')
-			y = (unsigned char)(y - 'A' + 'a');
-		if (x != y)
-			return false;
-		if (x == 0)
-			return true;
-	}
-}
-
 const struct sm_mb_map *sm_mb_model_find(const char *name)
 {
 	if (name == NULL)
 		return NULL;
 	for (size_t i = 0; sm_mb_models[i] != NULL; i++)
-		if (name_eq_nocase(name, sm_mb_models[i]->name))
+		if (strcasecmp(name, sm_mb_models[i]->name) == 0)
 			return sm_mb_models[i];
 	return NULL;
 }
