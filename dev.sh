@@ -18,7 +18,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 PKGS_BUILD="build-essential autoconf automake libtool pkg-config
   collectd-core collectd-dev libserialport-dev libssl-dev libmodbus-dev libcmocka-dev"
-PKGS_TEST="python3 clang valgrind man-db groff-base mbpoll libmodbus5"
+PKGS_TEST="python3 clang valgrind man-db groff-base mbpoll libmodbus5
+  influxdb graphite-carbon python3-whisper"
 
 say() { printf '==> %s\n' "$*" >&2; }
 
