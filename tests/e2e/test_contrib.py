@@ -181,8 +181,13 @@ else:
         check(False, "telegraf.conf's commented variants are TOML: %s" % e)
 stdin_v = [v for v in variants if v.get("signal") == "STDIN"]
 influx_v = [v for v in variants if v.get("data_format") == "influx"]
-check(len(variants) == 3 and stdin_v and influx_v,
-      "telegraf.conf has a commented STDIN variant and a commented influx variant")
+check(len(variants) == 4 and stdin_v and influx_v,
+      "telegraf.conf has commented STDIN and influx variants (%d execd blocks)" % len(variants))
+both = [v for v in influx_v if v.get("signal") == "STDIN"]
+check(len(both) == 1 and "--trigger" in both[0].get("command", []) and
+      both[0]["command"][both[0]["command"].index("--trigger") + 1:][:1] == ["stdin"],
+      "telegraf.conf has an influx variant with signal = STDIN and --trigger stdin")
+influx_v = [v for v in influx_v if v.get("signal") == "none"] or influx_v
 if stdin_v:
     c = stdin_v[0].get("command", [])
     check("--trigger" in c and c[c.index("--trigger") + 1:][:1] == ["stdin"]

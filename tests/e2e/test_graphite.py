@@ -1,6 +1,6 @@
 """Our data in a real Graphite: collectd with our plugin reads simulated
 meters (a DSMR P1 meter and a Modbus SDM630) and sends through
-write_graphite (FlushInterval 1) to Debian's carbon-cache, on 127.0.0.1
+write_graphite (contrib/collectd-graphite.conf) to Debian's carbon-cache, on 127.0.0.1
 with ports picked at run time and a temporary storage directory; the
 whisper files are read back and their metric paths and values compared
 with what the meters sent:
@@ -16,7 +16,8 @@ import socket
 import subprocess
 import time
 
-from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_builddir, wait_for)
+from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_builddir, top_srcdir,
+                    wait_for)
 
 carbon = shutil.which("carbon-cache") or "/usr/bin/carbon-cache"
 collectd = os.environ.get("COLLECTD_BIN") or shutil.which("collectd") or "/usr/sbin/collectd"
@@ -133,6 +134,10 @@ try:
                 o = json.loads(line)
                 image[o["name"]] = float(o["value"])
     os.makedirs(os.path.join(d, "var"))
+    # the write_graphite section exactly as contrib/ gives it, on our port
+    with open(os.path.join(top_srcdir, "contrib", "collectd-graphite.conf")) as f:
+        graphite = f.read().replace('Port "2003"', 'Port "%d"' % line_port)
+    check('Port "%d"' % line_port in graphite, "contrib/collectd-graphite.conf has the write_graphite section")
     cconf = os.path.join(d, "collectd.conf")
     with open(cconf, "w") as f:
         f.write("""Hostname "smtest"
@@ -147,17 +152,7 @@ LoadPlugin logfile
   LogLevel info
   File STDOUT
 </Plugin>
-<LoadPlugin write_graphite>
-  FlushInterval 1
-</LoadPlugin>
-<Plugin write_graphite>
-  <Node "local">
-    Host "127.0.0.1"
-    Port "{port}"
-    Protocol "tcp"
-    StoreRates false
-  </Node>
-</Plugin>
+{graphite}
 PluginDir "{plugins}"
 LoadPlugin smartmeter
 <Plugin smartmeter>
@@ -172,7 +167,7 @@ LoadPlugin smartmeter
     Interval 1
   </Meter>
 </Plugin>
-""".format(d=d, port=line_port, plugins=plugins, p1=link, bus=mlink))
+""".format(d=d, graphite=graphite, plugins=plugins, p1=link, bus=mlink))
     cd = Proc([collectd, "-f", "-C", cconf])
     procs.append(cd)
     ok = wait_for(lambda: whisper_last("smtest.smartmeter-sdm.energy_wh-energy_import") is not None and

@@ -1,9 +1,9 @@
 """Our data in a real InfluxDB 1.x (Debian's influxdb), on 127.0.0.1 with
 ports picked at run time and a temporary data directory:
 
-- collectd with our plugin reads simulated meters (a DSMR P1 meter and a
+- collectd with our plugin (and contrib/collectd-influxdb.conf) reads simulated meters (a DSMR P1 meter and a
   Modbus SDM630) and sends through its `network` plugin to InfluxDB's
-  collectd listener; what InfluxDB stores (measurement smartmeter_value,
+  collectd listener (contrib/influxdb-collectd.conf); what InfluxDB stores (measurement smartmeter_value,
   tags host, instance, type, type_instance, field value) is read back over
   the HTTP API and compared with what the meters sent;
 - `smartmeter read --format influx` lines are posted to /write and read
@@ -21,7 +21,8 @@ import time
 import urllib.parse
 import urllib.request
 
-from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_builddir, wait_for)
+from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_builddir, top_srcdir,
+                    wait_for)
 
 influxd = shutil.which("influxd") or "/usr/bin/influxd"
 collectd = os.environ.get("COLLECTD_BIN") or shutil.which("collectd") or "/usr/sbin/collectd"
@@ -44,9 +45,10 @@ def free_port(kind=socket.SOCK_STREAM):
 
 
 http_port, meta_port, cd_port = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
-typesdb = os.path.join(d, "typesdb")
-os.makedirs(typesdb)
-shutil.copy("/usr/share/collectd/types.db", os.path.join(typesdb, "types.db"))
+# the listener section exactly as contrib/ gives it, on a port of our own
+with open(os.path.join(top_srcdir, "contrib", "influxdb-collectd.conf")) as f:
+    listener = f.read().replace("127.0.0.1:25826", "127.0.0.1:%d" % cd_port)
+check("127.0.0.1:%d" % cd_port in listener, "contrib/influxdb-collectd.conf has the listener section")
 conf = os.path.join(d, "influxdb.conf")
 with open(conf, "w") as f:
     f.write("""reporting-enabled = false
@@ -65,16 +67,8 @@ bind-address = "127.0.0.1:{meta}"
   enabled = false
 [monitor]
   store-enabled = false
-[[collectd]]
-  enabled = true
-  bind-address = "127.0.0.1:{cd}"
-  database = "collectd"
-  typesdb = "{typesdb}"
-  security-level = "none"
-  batch-size = 100
-  batch-timeout = "1s"
-  parse-multivalue-plugin = "split"
-""".format(meta=meta_port, d=d, http=http_port, cd=cd_port, typesdb=typesdb))
+{listener}
+""".format(meta=meta_port, d=d, http=http_port, listener=listener))
 
 base = "http://127.0.0.1:%d" % http_port
 
@@ -168,6 +162,9 @@ try:
                 if line.strip():
                     o = json.loads(line)
                     image[o["name"]] = float(o["value"])
+        with open(os.path.join(top_srcdir, "contrib", "collectd-influxdb.conf")) as f:
+            network = f.read().replace('"127.0.0.1" "25826"', '"127.0.0.1" "%d"' % cd_port)
+        check('"%d"' % cd_port in network, "contrib/collectd-influxdb.conf has the network section")
         cconf = os.path.join(d, "collectd.conf")
         with open(cconf, "w") as f:
             f.write("""Hostname "smtest"
@@ -182,12 +179,7 @@ LoadPlugin logfile
   LogLevel info
   File STDOUT
 </Plugin>
-<LoadPlugin network>
-  FlushInterval 1
-</LoadPlugin>
-<Plugin network>
-  Server "127.0.0.1" "{port}"
-</Plugin>
+{network}
 PluginDir "{plugins}"
 LoadPlugin smartmeter
 <Plugin smartmeter>
@@ -202,7 +194,7 @@ LoadPlugin smartmeter
     Interval 1
   </Meter>
 </Plugin>
-""".format(d=d, port=cd_port, plugins=plugins, p1=link, bus=mlink))
+""".format(d=d, network=network, plugins=plugins, p1=link, bus=mlink))
         os.makedirs(os.path.join(d, "var"), exist_ok=True)
         sim2 = simulator(link, period="0.5")
         procs.append(sim2)
