@@ -269,6 +269,10 @@ try:
     code, _ = rd.stop(signal.SIGTERM)
     check_json_lines([l for l in rd.out if l], "read from a simulated meter")
     check(code == 0, "read stops with 0 on SIGTERM")
+    # Telegraf's execd logs stderr lines by their prefix (E! error, W! warn,
+    # I! info, D! debug); a line without one would be logged as an error.
+    odd = [l for l in rd.err if l and not re.match(r"^[EWID]! ", l)]
+    check(rd.err and not odd, "every stderr line starts with E! W! I! or D! (%d lines) %s" % (len(rd.err), odd[:2]))
 except RuntimeError as e:
     check(False, "simulated meter: %s" % e)
 finally:
