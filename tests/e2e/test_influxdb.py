@@ -100,6 +100,43 @@ def query(db, q):
     return out
 
 
+def dashboard_queries(name):
+    """(title, query) of every target of a contrib/grafana dashboard, with
+    Grafana's macros and our variables replaced as Grafana would (all
+    meters, the last three days, one-minute buckets)."""
+    with open(os.path.join(top_srcdir, "contrib", "grafana", name)) as f:
+        d = json.load(f)
+    out = []
+    for p in d["panels"]:
+        for t in p["targets"]:
+            qq = (t["query"].replace("$timeFilter", "time > now() - 3d").replace("$__interval", "1m")
+                  .replace("/^$meter$/", "/^.*$/"))
+            out.append((p["title"], qq))
+    return out
+
+
+def history(db, rows, measurement, tag_keys):
+    """Write the points in rows again one and two days earlier, counters a
+    little lower, so that the per-day panels have days to compare."""
+    lines = []
+    for r in rows:
+        if not isinstance(r.get("value"), (int, float)):
+            continue
+        tags = ",".join("%s=%s" % (k, str(r[k]).replace(" ", "\\ ").replace(",", "\\,"))
+                        for k in tag_keys if r.get(k) not in (None, ""))
+        for days, f in ((1, 0.99), (2, 0.98)):
+            lines.append("%s,%s value=%r %d" % (measurement, tags, float(r["value"]) * f,
+                                                (int(r["time"]) - days * 86400000) * 1000000))
+    code, body = http("/write", {"db": db, "precision": "ns"}, "\n".join(lines).encode())
+    return code == 204, body
+
+
+def check_panels(db, name):
+    empty = [t for t, qq in dashboard_queries(name) if not query(db, qq)]
+    check(not empty, "every panel query of contrib/grafana/%s returns data from database %s %s" % (
+        name, db, empty))
+
+
 influx = Proc([influxd, "run", "-config", conf])
 procs.append(influx)
 try:
@@ -120,6 +157,20 @@ try:
     rd.stop()
     lines = [l for l in rd.out if l.startswith("smartmeter,")]
     check(len(lines) >= 40, "read --format influx prints line protocol (%d lines)" % len(lines))
+    # a Modbus submeter beside it (no OBIS code on some readings: no obis tag)
+    blink, bvalues = os.path.join(d, "sub"), os.path.join(d, "sub.values")
+    bsim = Proc([SMARTMETER, "simulate", "-p", "modbus", "--link", blink, "--values", bvalues,
+                 "--meter", "1=sdm630"])
+    procs.append(bsim)
+    wait_for(lambda: os.path.islink(blink) and os.path.exists(bvalues), 5)
+    rb = Proc([SMARTMETER, "read", "-p", "modbus", "-d", blink, "--model", "sdm630", "--interval", "0.5",
+               "--name", "flat1", "--format", "influx"])
+    procs.append(rb)
+    rb.wait_lines(lambda p: len([l for l in p.out if "name=energy_import," in l]) >= 2, 10)
+    rb.stop()
+    blines = [l for l in rb.out if l.startswith("smartmeter,")]
+    check(len(blines) >= 68, "read -p modbus --format influx prints line protocol (%d lines)" % len(blines))
+    lines += blines
     http("/query", {"q": "CREATE DATABASE telegraf"}, data=b"")
     code, body = http("/write", {"db": "telegraf", "precision": "ns"}, "\n".join(lines).encode())
     check(code == 204, "InfluxDB accepts every line on /write (%d %s)" % (code, body.strip()[:200]))
@@ -141,6 +192,10 @@ try:
     text = [r for r in query("telegraf", 'SELECT * FROM smartmeter WHERE "name" = \'obis_0_0_96_1_1\'')]
     check(text and isinstance(text[-1].get("text"), str) and text[-1]["text"],
           "text readings arrive as string field text (%s)" % (text[-1].get("text") if text else None))
+    ok, body = history("telegraf", query("telegraf", "SELECT * FROM smartmeter"), "smartmeter",
+                       ("meter", "name", "obis", "unit"))
+    check(ok, "a history of two earlier days written for the dashboards (%s)" % body.strip()[:200])
+    check_panels("telegraf", "smartmeter-telegraf.json")
 
     # ---- collectd -> network -> InfluxDB's collectd listener ----
     if not os.path.exists(collectd) or not os.path.exists(so):
@@ -230,6 +285,11 @@ LoadPlugin smartmeter
         frames = query("collectd", "SELECT * FROM smartmeter_value WHERE instance = 'home' AND "
                                    "type = 'total_operations' AND type_instance = 'frames'")
         check(frames, "health counters arrive too (total_operations-frames)")
+        ok, body = history("collectd", query("collectd", "SELECT * FROM smartmeter_value WHERE "
+                                                         "type != 'total_operations' AND type != 'errors'"),
+                           "smartmeter_value", ("host", "instance", "type", "type_instance"))
+        check(ok, "a history of two earlier days written for the dashboards (%s)" % body.strip()[:200])
+        check_panels("collectd", "smartmeter-collectd.json")
         code, took = cd.stop(signal.SIGTERM)
         check(code == 0 and took < 1.0, "collectd stops within a second (%.3f s)" % took)
 finally:
