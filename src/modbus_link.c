@@ -182,7 +182,7 @@ static int tcp_connect(const char *host, const char *port, const _Atomic bool *s
 	hints.ai_flags = AI_NUMERICSERV;
 	int g = getaddrinfo(host, port, &hints, &res);
 	if (g != 0) {
-		set_text(err, errlen, "%s: %s", host, gai_strerror(g));
+		set_text(err, errlen, "cannot resolve %s: %s", host, gai_strerror(g));
 		return -1;
 	}
 	for (struct addrinfo *a = res; a != NULL && fd < 0; a = a->ai_next) {
@@ -204,7 +204,7 @@ static int tcp_connect(const char *host, const char *port, const _Atomic bool *s
 			if (stopped(stop)) {
 				close(s);
 				freeaddrinfo(res);
-				set_text(err, errlen, "connecting to %s:%s cancelled", host, port);
+				set_text(err, errlen, "connect cancelled");
 				return -1;
 			}
 			int64_t left = deadline - now_ms();
@@ -240,10 +240,9 @@ static int tcp_connect(const char *host, const char *port, const _Atomic bool *s
 	freeaddrinfo(res);
 	if (fd < 0) {
 		if (last_errno == ETIMEDOUT)
-			set_text(err, errlen, "connecting to %s:%s: no answer within %d s", host, port, CONNECT_MS / 1000);
+			set_text(err, errlen, "connect: no answer within %d s", CONNECT_MS / 1000);
 		else
-			set_text(err, errlen, "connecting to %s:%s: %s", host, port,
-				 strerror(last_errno ? last_errno : ECONNREFUSED));
+			set_text(err, errlen, "connect: %s", strerror(last_errno ? last_errno : ECONNREFUSED));
 		return -1;
 	}
 	int one = 1;
@@ -351,6 +350,10 @@ enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, cons
 		rc = open_rtu(l, device, line, err, errlen, warn, warnlen);
 	}
 	if (rc != SM_OK) {
+		/* name the device first, as the byte transports do */
+		char why[256];
+		set_text(why, sizeof why, "%s", err != NULL && errlen > 0 ? err : "");
+		set_text(err, errlen, "%s: %s", device, why);
 		sm_mb_link_close(l);
 		return rc;
 	}

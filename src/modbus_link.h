@@ -40,8 +40,9 @@ struct sm_mb_link;
  * warning, e.g. "RS485 mode not available on this port (Inappropriate ioctl
  * for device): continuing, make sure the adapter switches direction by
  * itself"); SM_E_LINE (a line setting libmodbus cannot do: err says which);
- * SM_E_OPEN (cannot open or connect; err says why, e.g. "No such file or
- * directory"); SM_E_NOMEM.  The call may block for a TCP connect (at most
+ * SM_E_OPEN (cannot open or connect; err names the device and says why,
+ * e.g. "/dev/ttyUSB0: No such file or directory", as sm_transport_open's
+ * messages do); SM_E_NOMEM.  The call may block for a TCP connect (at most
  * about 5 s; stop is polled every 100 ms and cancels it: SM_E_OPEN).
  */
 enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, const _Atomic bool *stop,

@@ -605,9 +605,7 @@ static bool port_open(struct sm_reader *r)
 		if (atomic_load(&r->stop))
 			return false;
 		if (sm_logrl_fail(&r->rl_open, now_ms, &n))
-			/* the transports name the device in err; the Modbus link does not */
-			rlog(r, SM_LOG_ERROR, "port \"%s\": cannot open %s%s%s%s", r->device,
-			     r->modbus ? r->device : "", r->modbus ? ": " : "",
+			rlog(r, SM_LOG_ERROR, "port \"%s\": cannot open %s%s", r->device,
 			     err[0] != '\0' ? err : sm_strerror(rc), times_suffix(n, sfx, sizeof sfx));
 		return false;
 	}
@@ -951,18 +949,21 @@ static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err 
 	r->slen = 0;
 	if (end == SESS_DONE && m->proto->backoff_dead && !r->opts.trigger_mode) {
 		if (m->poll_timeout && !m->poll_readings) {
-			/* a dead unit: poll it after 2, 4, 8 ... intervals */
+			/* a dead unit: poll it after 2, 4, 8 ... intervals, at most
+			 * SM_POLL_BACKOFF_MAX intervals and SM_POLL_BACKOFF_MAX_S */
 			int64_t cap = (int64_t)SM_POLL_BACKOFF_MAX_S * 1000;
 			int64_t most = iv * SM_POLL_BACKOFF_MAX < cap ? iv * SM_POLL_BACKOFF_MAX : cap;
 			if (most < iv)
-				most = iv;
-			unsigned k = m->dead < 30 ? m->dead + 1 : 30;
-			int64_t gap = k < 20 && iv * ((int64_t)1 << k) < most ? iv * ((int64_t)1 << k) : most;
+				most = iv; /* never more often than the interval */
+			unsigned k = m->dead + 1;
+			int64_t gap = iv;
+			for (unsigned i = 0; i < k && gap * 2 <= most; i++)
+				gap *= 2;
 			if (m->dead == 0)
 				rlog(r, SM_LOG_INFO, "meter \"%s\" (%s): does not answer: polled less often "
 				     "(up to every %lld s) until it does", m->cfg->name, r->device,
 				     (long long)(most / 1000));
-			m->dead = k;
+			m->dead = k < 64 ? k : 64;
 			m->next_poll = start + gap;
 		} else if (m->poll_readings) {
 			m->dead = 0;

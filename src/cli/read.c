@@ -109,9 +109,6 @@ static void print_plans(const struct run *r)
 				continue;
 			char text[8192];
 			struct sm_buf b;
-			size_t words = 0;
-			for (size_t q = 0; q < m->mb_plan->nreq; q++)
-				words += m->mb_plan->req[q].count;
 			sm_buf_init(&b, text, sizeof text);
 			(void)sm_mb_plan_format(m->mb_map, m->mb_plan, &b);
 			printf("meter \"%s\": slave %d on %s, map \"%s\"%s%s%s: %zu values in %zu %s "
@@ -120,7 +117,7 @@ static void print_plans(const struct run *r)
 			       m->mb_map->description != NULL ? " (" : "",
 			       m->mb_map->description != NULL ? m->mb_map->description : "",
 			       m->mb_map->description != NULL ? ")" : "", m->mb_map->nregs, m->mb_plan->nreq,
-			       m->mb_plan->nreq == 1 ? "request" : "requests", words);
+			       m->mb_plan->nreq == 1 ? "request" : "requests", m->mb_plan->nwords);
 			for (size_t a = 0, st = 0; a < b.len; a++) {
 				if (text[a] != '\n')
 					continue;

@@ -134,3 +134,36 @@ def simulator(link, fixture=None, period="0.2", extra=()):
         sim.pump(0)
         raise RuntimeError("simulator did not create %s: %s" % (link, sim.err))
     return sim
+
+
+def free_port(kind=None):
+    """A port on 127.0.0.1 free right now (TCP, or kind=socket.SOCK_DGRAM)."""
+    import socket
+    s = socket.socket(socket.AF_INET, kind or socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def modbus_simulator(link, meters, extra=()):
+    """Start `smartmeter simulate -p modbus` with these --meter arguments on a
+    pty linked at link; wait for the link and its register image.  Returns
+    (proc, values) with values[slave][name] = {"unit": ..., "value": ...}."""
+    import json
+    values_path = link + ".values"
+    argv = [SMARTMETER, "simulate", "-p", "modbus", "--link", link, "--values", values_path]
+    for m in meters:
+        argv += ["--meter", m]
+    sim = Proc(argv + list(extra))
+    if not wait_for(lambda: os.path.islink(link) and os.path.exists(values_path), 5.0):
+        sim.kill()
+        sim.pump(0)
+        raise RuntimeError("Modbus simulator did not start: %s" % sim.err)
+    values = {}
+    with open(values_path) as f:
+        for line in f:
+            if line.strip():
+                o = json.loads(line)
+                values.setdefault(o["slave"], {})[o["name"]] = o
+    return sim, values

@@ -3,12 +3,11 @@ meter on a pseudo-terminal and writes csv files; SIGTERM stops it in time.
 A second run with a broken configuration must fail the plugin's init with
 a message naming the meter and the option, and leave the daemon running."""
 import glob
-import json
 import os
 import shutil
 import signal
 
-from smtest import (Proc, check, finish, simulator, skip, tmpdir, top_builddir, wait_for)
+from smtest import (Proc, check, finish, modbus_simulator, simulator, skip, tmpdir, top_builddir, wait_for)
 
 collectd = os.environ.get("COLLECTD_BIN") or shutil.which("collectd") or "/usr/sbin/collectd"
 so = os.path.join(top_builddir, ".libs", "smartmeter.so")
@@ -97,20 +96,12 @@ try:
 
     # ---- a Modbus bus: a register map, a busy slave and a dead one ----
     mlink = os.path.join(d, "bus")
-    mvalues = os.path.join(d, "bus.values")
-    msim = Proc([os.path.join(top_builddir, "smartmeter"), "simulate", "-p", "modbus", "--link", mlink,
-                 "--values", mvalues, "--meter", "1=sdm630", "--meter", "3=em24:busy"])
+    msim, mvalues = modbus_simulator(mlink, ["1=sdm630", "3=em24:busy"])
     try:
-        if wait_for(lambda: os.path.islink(mlink) and os.path.exists(mvalues), 5):
-            image = {}
-            with open(mvalues) as f:
-                for line in f:
-                    if line.strip():
-                        o = json.loads(line)
-                        image[(o["slave"], o["name"])] = float(o["value"])
-            blocks = ""
-            for name, slave, model in (("sdm", 1, "sdm630"), ("gone", 2, "sdm630"), ("busy", 3, "em24")):
-                blocks += """  <Meter "%s">
+        image = {(k, n): float(o["value"]) for k, objs in mvalues.items() for n, o in objs.items()}
+        blocks = ""
+        for name, slave, model in (("sdm", 1, "sdm630"), ("gone", 2, "sdm630"), ("busy", 3, "em24")):
+            blocks += """  <Meter "%s">
     Protocol "modbus"
     Device "%s"
     Slave %d
@@ -119,30 +110,28 @@ try:
     Timeout 0.2
   </Meter>
 """ % (name, mlink, slave, model)
-            conf = config(blocks)
-            cd = Proc([collectd, "-f", "-C", conf])
-            ok = wait_for(lambda: csv_values("smartmeter-sdm/energy_wh-energy_import-*") and
-                          csv_values("smartmeter-busy/errors-exception-*") and
-                          csv_values("smartmeter-busy/errors-exception-*")[-1] > 0 and
-                          csv_values("smartmeter-gone/errors-timeout-*"), 15)
-            cd.pump(0)
-            check(ok, "collectd with a Modbus bus writes values and health counters")
-            for typ, name in (("voltage", "voltage_l1"), ("energy_wh", "energy_import"), ("power", "power_net"),
-                              ("frequency", "frequency"), ("gauge", "power_factor")):
-                v = csv_values("smartmeter-sdm/%s-%s-*" % (typ, name))
-                want = image.get((1, name))
-                check(v and want is not None and abs(v[-1] - want) <= 1e-9 * max(1.0, abs(want)),
-                      "modbus %s (type %s) is the register image's %s: %s" % (name, typ, want, v[-1:]))
-            t = csv_values("smartmeter-gone/errors-timeout-*")
-            check(t and t[-1] >= 1, "the dead slave counts errors-timeout (%s)" % t[-1:])
-            x = csv_values("smartmeter-busy/errors-exception-*")
-            check(x and x[-1] >= 1, "the busy slave counts errors-exception (%s)" % x[-1:])
-            check(csv_values("smartmeter-busy/voltage-voltage_l1-*"), "... and still delivers values")
-            check(not [l for l in cd.out if "[error]" in l], "no errors in collectd's log (Modbus)")
-            code, took = cd.stop(signal.SIGTERM)
-            check(code == 0 and took < 1.0, "SIGTERM stops collectd polling Modbus within a second (%.3f s)" % took)
-        else:
-            check(False, "the Modbus simulator starts")
+        conf = config(blocks)
+        cd = Proc([collectd, "-f", "-C", conf])
+        ok = wait_for(lambda: csv_values("smartmeter-sdm/energy_wh-energy_import-*") and
+                      csv_values("smartmeter-busy/errors-exception-*") and
+                      csv_values("smartmeter-busy/errors-exception-*")[-1] > 0 and
+                      csv_values("smartmeter-gone/errors-timeout-*"), 15)
+        cd.pump(0)
+        check(ok, "collectd with a Modbus bus writes values and health counters")
+        for typ, name in (("voltage", "voltage_l1"), ("energy_wh", "energy_import"), ("power", "power_net"),
+                          ("frequency", "frequency"), ("gauge", "power_factor")):
+            v = csv_values("smartmeter-sdm/%s-%s-*" % (typ, name))
+            want = image.get((1, name))
+            check(v and want is not None and abs(v[-1] - want) <= 1e-9 * max(1.0, abs(want)),
+                  "modbus %s (type %s) is the register image's %s: %s" % (name, typ, want, v[-1:]))
+        t = csv_values("smartmeter-gone/errors-timeout-*")
+        check(t and t[-1] >= 1, "the dead slave counts errors-timeout (%s)" % t[-1:])
+        x = csv_values("smartmeter-busy/errors-exception-*")
+        check(x and x[-1] >= 1, "the busy slave counts errors-exception (%s)" % x[-1:])
+        check(csv_values("smartmeter-busy/voltage-voltage_l1-*"), "... and still delivers values")
+        check(not [l for l in cd.out if "[error]" in l], "no errors in collectd's log (Modbus)")
+        code, took = cd.stop(signal.SIGTERM)
+        check(code == 0 and took < 1.0, "SIGTERM stops collectd polling Modbus within a second (%.3f s)" % took)
     finally:
         msim.stop()
 

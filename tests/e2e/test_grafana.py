@@ -84,8 +84,8 @@ for name, (measurement, meter_key, name_key, tags) in FILES.items():
         for t in p["targets"]:
             qtext = t["query"]
             ms = set(re.findall(r'FROM "([^"]+)"', qtext))
-            tagrefs = set(re.findall(r'"([a-z_]+)" =~', qtext)) | set(re.findall(r'GROUP BY [^\n]*', qtext) and
-                                                                    re.findall(r'"([a-z_]+)"', qtext.split("GROUP BY")[1]))
+            where, _, group = qtext.partition("GROUP BY")
+            tagrefs = set(re.findall(r'"([a-z_]+)" =~', where)) | set(re.findall(r'"([a-z_]+)"', group))
             names = set()
             for grp in re.findall(r'=~ /\^\(([^)]*)\)\$/', qtext):
                 names |= set(grp.split("|"))

@@ -8,7 +8,6 @@ with what the meters sent:
   <host>.smartmeter-<meter>.<type>-<reading>   e.g.  smtest.smartmeter-sdm.voltage-voltage_l1
 
 Skipped (77) when carbon-cache, the whisper module or collectd is missing."""
-import json
 import os
 import shutil
 import signal
@@ -16,8 +15,8 @@ import socket
 import subprocess
 import time
 
-from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_builddir, top_srcdir,
-                    wait_for)
+from smtest import (Proc, check, finish, free_port, modbus_simulator, simulator, skip, tmpdir, top_builddir,
+                    top_srcdir, wait_for)
 
 carbon = shutil.which("carbon-cache") or "/usr/bin/carbon-cache"
 collectd = os.environ.get("COLLECTD_BIN") or shutil.which("collectd") or "/usr/sbin/collectd"
@@ -34,14 +33,6 @@ if os.environ.get("SM_SANITIZERS") == "yes":
 
 d = tmpdir("graphite")
 procs = []
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 line_port, pickle_port, query_port = free_port(), free_port(), free_port()
@@ -122,17 +113,10 @@ try:
     link = os.path.join(d, "p1")
     sim = simulator(link, period="0.5")
     procs.append(sim)
-    mlink, mvalues = os.path.join(d, "bus"), os.path.join(d, "bus.values")
-    msim = Proc([SMARTMETER, "simulate", "-p", "modbus", "--link", mlink, "--values", mvalues,
-                 "--meter", "1=sdm630"])
+    mlink = os.path.join(d, "bus")
+    msim, mvalues = modbus_simulator(mlink, ["1=sdm630"])
     procs.append(msim)
-    wait_for(lambda: os.path.islink(mlink) and os.path.exists(mvalues), 5)
-    image = {}
-    with open(mvalues) as f:
-        for line in f:
-            if line.strip():
-                o = json.loads(line)
-                image[o["name"]] = float(o["value"])
+    image = {n: float(o["value"]) for n, o in mvalues[1].items()}
     os.makedirs(os.path.join(d, "var"))
     # the write_graphite section exactly as contrib/ gives it, on our port
     with open(os.path.join(top_srcdir, "contrib", "collectd-graphite.conf")) as f:

@@ -21,8 +21,8 @@ import time
 import urllib.parse
 import urllib.request
 
-from smtest import (SMARTMETER, Proc, check, finish, simulator, skip, tmpdir, top_builddir, top_srcdir,
-                    wait_for)
+from smtest import (SMARTMETER, Proc, check, finish, free_port, modbus_simulator, simulator, skip, tmpdir,
+                    top_builddir, top_srcdir, wait_for)
 
 influxd = shutil.which("influxd") or "/usr/bin/influxd"
 collectd = os.environ.get("COLLECTD_BIN") or shutil.which("collectd") or "/usr/sbin/collectd"
@@ -34,14 +34,6 @@ if not os.path.exists(SMARTMETER):
 
 d = tmpdir("influx")
 procs = []
-
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 http_port, meta_port, cd_port = free_port(), free_port(), free_port(socket.SOCK_DGRAM)
@@ -158,11 +150,9 @@ try:
     lines = [l for l in rd.out if l.startswith("smartmeter,")]
     check(len(lines) >= 40, "read --format influx prints line protocol (%d lines)" % len(lines))
     # a Modbus submeter beside it (no OBIS code on some readings: no obis tag)
-    blink, bvalues = os.path.join(d, "sub"), os.path.join(d, "sub.values")
-    bsim = Proc([SMARTMETER, "simulate", "-p", "modbus", "--link", blink, "--values", bvalues,
-                 "--meter", "1=sdm630"])
+    blink = os.path.join(d, "sub")
+    bsim, _ = modbus_simulator(blink, ["1=sdm630"])
     procs.append(bsim)
-    wait_for(lambda: os.path.islink(blink) and os.path.exists(bvalues), 5)
     rb = Proc([SMARTMETER, "read", "-p", "modbus", "-d", blink, "--model", "sdm630", "--interval", "0.5",
                "--name", "flat1", "--format", "influx"])
     procs.append(rb)
@@ -206,17 +196,10 @@ try:
         plugins = os.path.join(d, "plugins")
         os.makedirs(plugins)
         shutil.copy(so, os.path.join(plugins, "smartmeter.so"))
-        mlink, mvalues = os.path.join(d, "bus"), os.path.join(d, "bus.values")
-        msim = Proc([SMARTMETER, "simulate", "-p", "modbus", "--link", mlink, "--values", mvalues,
-                     "--meter", "1=sdm630"])
+        mlink = os.path.join(d, "bus")
+        msim, mvalues = modbus_simulator(mlink, ["1=sdm630"])
         procs.append(msim)
-        wait_for(lambda: os.path.islink(mlink) and os.path.exists(mvalues), 5)
-        image = {}
-        with open(mvalues) as f:
-            for line in f:
-                if line.strip():
-                    o = json.loads(line)
-                    image[o["name"]] = float(o["value"])
+        image = {n: float(o["value"]) for n, o in mvalues[1].items()}
         with open(os.path.join(top_srcdir, "contrib", "collectd-influxdb.conf")) as f:
             network = f.read().replace('"127.0.0.1" "25826"', '"127.0.0.1" "%d"' % cd_port)
         check('"%d"' % cd_port in network, "contrib/collectd-influxdb.conf has the network section")

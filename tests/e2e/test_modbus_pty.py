@@ -140,7 +140,8 @@ try:
     s.stop()
 
     # ---- two live slaves and a dead one ----
-    s, link, values = sim("bus3", ["1=sdm630", "2=em24"])
+    reqlog = os.path.join(d, "bus3.requests")
+    s, link, values = sim("bus3", ["1=sdm630", "2=em24"], "--log-requests", reqlog)
     conf = ""
     for name, slave, model in (("live1", 1, "sdm630"), ("dead", 3, "sdm630"), ("live2", 2, "em24")):
         conf += ('<Meter "%s">\n  Protocol "modbus"\n  Device "%s"\n  Slave %d\n  Model "%s"\n'
@@ -160,6 +161,11 @@ try:
     check(1 <= len(dead_msgs) <= 2, "the dead slave is reported, rate limited (%d lines)" % len(dead_msgs))
     check([l for l in r.err if '"dead"' in l and "polled less often" in l],
           "the dead slave is backed off (logged once)")
+    with open(reqlog) as f:
+        to_dead = [l for l in f if l.split()[1:2] == ["3"]]
+    # every second would be 6 or more polls in this time; after 2 and 4 s: 3
+    check(1 <= len(to_dead) <= 3, "the dead slave is polled less often: %d requests in %.1f s" % (
+        len(to_dead), took))
     r.stop()
     s.stop()
 

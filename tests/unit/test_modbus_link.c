@@ -558,7 +558,7 @@ static void test_open_errors(void **state)
 					 sizeof warn),
 			 SM_E_OPEN);
 	assert_null(l);
-	assert_string_equal(err, "No such file or directory");
+	assert_string_equal(err, "/nonexistent/ttyUSB9: No such file or directory");
 	assert_int_equal(sm_mb_link_open("", &line_9600, NULL, &l, err, sizeof err, warn, sizeof warn), SM_E_OPEN);
 	/* not a tty */
 	assert_int_equal(sm_mb_link_open("/dev/null", &line_9600, NULL, &l, err, sizeof err, warn, sizeof warn),
