@@ -31,6 +31,7 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+#include <stdatomic.h>
 #include <modbus.h>
 #include "modbus_link.h"
 
@@ -38,6 +39,7 @@
 #define STOP_POLL_MS 100    /* how often a connect looks at *stop */
 #define QUIET_EXTRA_MS 20   /* silence before a flush: 3.5 characters + this */
 #define BYTE_TIMEOUT_MIN_MS 50
+#define BYTE_TIMEOUT_MAX_MS 500 /* a gap inside one answer; bounds an uncancellable wait */
 
 enum link_kind { LINK_RTU, LINK_TCP, LINK_RTU_TCP };
 
@@ -46,6 +48,8 @@ struct sm_mb_link {
 	enum link_kind kind;
 	int fd;        /* the port or socket (owned by ctx for LINK_RTU) */
 	int quiet_ms;  /* silence that ends a quiet flush */
+	const _Atomic bool *stop; /* the owner's stop flag (may be NULL) */
+	_Atomic bool cancelled;   /* sm_mb_link_cancel was called */
 };
 
 static int64_t now_ms(void)
@@ -337,6 +341,8 @@ enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, cons
 		return SM_E_NOMEM;
 	}
 	l->fd = -1;
+	l->stop = stop;
+	atomic_init(&l->cancelled, false);
 	l->quiet_ms = quiet_ms_of(line);
 	if (strncmp(device, "tcp://", 6) == 0) {
 		l->kind = LINK_TCP;
@@ -364,6 +370,12 @@ enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, cons
 /* ---------------------------------------------------------------- */
 /* reading                                                           */
 /* ---------------------------------------------------------------- */
+
+/* The owner stopped or cancelled: every wait ends. */
+static bool given_up(struct sm_mb_link *l)
+{
+	return atomic_load(&l->cancelled) || stopped(l->stop);
+}
 
 /* Drop whatever input is waiting now. */
 static void drop_pending(struct sm_mb_link *l)
@@ -395,13 +407,15 @@ static void quiet_flush(struct sm_mb_link *l, int bound_ms)
 	int64_t start = now_ms(), last = start;
 	uint8_t junk[256];
 
-	while (l->fd >= 0) {
+	while (l->fd >= 0 && !given_up(l)) {
 		int64_t now = now_ms();
 		int64_t wait = last + l->quiet_ms - now;
 		if (start + bound_ms - now < wait)
 			wait = start + bound_ms - now;
 		if (wait <= 0)
 			break;
+		if (wait > STOP_POLL_MS)
+			wait = STOP_POLL_MS;
 		struct pollfd pfd = { .fd = l->fd, .events = POLLIN };
 		int r = poll(&pfd, 1, (int)wait);
 		if (r < 0 && errno != EINTR)
@@ -449,6 +463,79 @@ static enum sm_err map_errno(int e, int *exc)
 	}
 }
 
+/*
+ * Wait until the link has input, at most ms, looking at the stop flag and
+ * cancel every STOP_POLL_MS.  1 = input (or an error or end of stream for
+ * the next read to report), 0 = timeout, -1 = given up.
+ */
+static int wait_input(struct sm_mb_link *l, int ms)
+{
+	int64_t deadline = now_ms() + ms;
+
+	for (;;) {
+		if (given_up(l))
+			return -1;
+		int64_t left = deadline - now_ms();
+		if (left <= 0)
+			return 0;
+		struct pollfd pfd = { .fd = l->fd, .events = POLLIN };
+		int r = poll(&pfd, 1, (int)(left < STOP_POLL_MS ? left : STOP_POLL_MS));
+		if (r < 0 && errno != EINTR)
+			return 1;
+		if (r > 0)
+			return 1;
+	}
+}
+
+/*
+ * One RTU transaction (a serial port or rtu+tcp): libmodbus builds and
+ * sends the request (modbus_send_raw_request adds the CRC) and receives the
+ * answer (modbus_receive_confirmation: its length from the function code,
+ * the CRC checked), but the wait for the answer's first byte is ours, so
+ * that stop and cancel end it.  Then the answer is matched to the request
+ * as libmodbus's read functions do: the unit, the function (or its
+ * exception), the byte count.  Returns 0 with dst filled, or -1 with errno
+ * as libmodbus's read functions set it (ETIMEDOUT also when given up).
+ */
+static int rtu_transaction(struct sm_mb_link *l, uint8_t slave, uint8_t function, uint16_t addr, uint16_t count,
+			   int timeout_ms, uint16_t *dst)
+{
+	uint8_t req[6] = { slave, function, (uint8_t)(addr >> 8), (uint8_t)addr, (uint8_t)(count >> 8),
+			   (uint8_t)count };
+	uint8_t rsp[MODBUS_RTU_MAX_ADU_LENGTH];
+	int64_t start = now_ms();
+
+	if (modbus_send_raw_request(l->ctx, req, (int)sizeof req) < 0)
+		return -1;
+	int w = wait_input(l, timeout_ms);
+	if (w <= 0) {
+		errno = ETIMEDOUT;
+		return -1;
+	}
+	int left = (int)(start + timeout_ms - now_ms());
+	if (left < 1)
+		left = 1;
+	modbus_set_response_timeout(l->ctx, (uint32_t)(left / 1000), (uint32_t)(left % 1000) * 1000u);
+	int n = modbus_receive_confirmation(l->ctx, rsp);
+	if (n < 0)
+		return -1;
+	if (n < 5 || rsp[0] != slave) { /* libmodbus passes another unit's answer on as 0 bytes */
+		errno = EMBBADSLAVE;
+		return -1;
+	}
+	if (rsp[1] == (function | 0x80u)) {
+		errno = rsp[2] > 0 && rsp[2] < MODBUS_EXCEPTION_MAX ? MODBUS_ENOBASE + rsp[2] : EMBBADEXC;
+		return -1;
+	}
+	if (rsp[1] != function || rsp[2] != 2u * count || n != 3 + 2 * (int)count + 2) {
+		errno = EMBBADDATA;
+		return -1;
+	}
+	for (uint16_t i = 0; i < count; i++)
+		dst[i] = (uint16_t)((uint16_t)rsp[3 + 2 * i] << 8 | rsp[4 + 2 * i]);
+	return 0;
+}
+
 enum sm_err sm_mb_link_read(struct sm_mb_link *l, uint8_t slave, uint8_t function, uint16_t addr,
 			    uint16_t count, int timeout_ms, uint16_t *dst, int *exc, char *err, size_t errlen)
 {
@@ -464,31 +551,44 @@ enum sm_err sm_mb_link_read(struct sm_mb_link *l, uint8_t slave, uint8_t functio
 		set_text(err, errlen, "%s", strerror(EBADF));
 		return SM_E_IO;
 	}
+	if (given_up(l)) {
+		set_text(err, errlen, "cancelled");
+		return SM_E_TIMEOUT;
+	}
 	if (modbus_set_slave(l->ctx, slave) != 0) {
 		set_text(err, errlen, "unit id %u is not allowed on this link", (unsigned)slave);
 		return SM_E_INTERNAL;
 	}
 	int bt = timeout_ms > BYTE_TIMEOUT_MIN_MS ? timeout_ms : BYTE_TIMEOUT_MIN_MS;
+	if (bt > BYTE_TIMEOUT_MAX_MS)
+		bt = BYTE_TIMEOUT_MAX_MS;
 	modbus_set_response_timeout(l->ctx, (uint32_t)(timeout_ms / 1000), (uint32_t)(timeout_ms % 1000) * 1000u);
 	modbus_set_byte_timeout(l->ctx, (uint32_t)(bt / 1000), (uint32_t)(bt % 1000) * 1000u);
 
 	/* A late answer that arrived since the last transaction is not ours. */
 	drop_pending(l);
 
-	/* RTU over a socket: libmodbus writes with write(), which would raise
-	 * SIGPIPE on a closed connection; keep it off this thread and let the
-	 * write fail with EPIPE instead. */
+	/* A socket: libmodbus writes with write() (RTU) or send() without
+	 * MSG_NOSIGNAL on some builds, which would raise SIGPIPE on a closed
+	 * connection; keep it off this thread and let the write fail with
+	 * EPIPE instead. */
 	sigset_t pipe_set, old_set;
-	bool guard = l->kind == LINK_RTU_TCP;
+	bool guard = l->kind != LINK_RTU;
 	if (guard) {
 		sigemptyset(&pipe_set);
 		sigaddset(&pipe_set, SIGPIPE);
 		pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
 	}
 	errno = 0;
-	int rc = function == SM_MB_FC_HOLDING ? modbus_read_registers(l->ctx, addr, count, dst)
-					      : modbus_read_input_registers(l->ctx, addr, count, dst);
-	int e = errno;
+	int rc;
+	if (l->kind == LINK_TCP) /* transaction ids match answers; cancel shuts the socket down */
+		rc = (function == SM_MB_FC_HOLDING ? modbus_read_registers(l->ctx, addr, count, dst)
+						   : modbus_read_input_registers(l->ctx, addr, count, dst)) == (int)count
+			     ? 0
+			     : -1;
+	else
+		rc = rtu_transaction(l, slave, function, addr, count, timeout_ms, dst);
+	int e = rc == 0 ? 0 : errno != 0 ? errno : EMBBADDATA;
 	if (guard) {
 		if (rc < 0 && e == EPIPE) {
 			sigset_t pending;
@@ -500,15 +600,26 @@ enum sm_err sm_mb_link_read(struct sm_mb_link *l, uint8_t slave, uint8_t functio
 		}
 		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
 	}
-	if (rc == (int)count)
+	if (rc == 0)
 		return SM_OK;
-	if (rc >= 0)
-		e = EMBBADDATA;
+	if (given_up(l)) {
+		set_text(err, errlen, "cancelled");
+		return e == ETIMEDOUT ? SM_E_TIMEOUT : map_errno(e, exc);
+	}
 	enum sm_err r = map_errno(e, exc);
 	set_text(err, errlen, "%s", modbus_strerror(e));
 	if (r == SM_E_TIMEOUT || r == SM_E_CRC || r == SM_E_SYNTAX)
 		quiet_flush(l, timeout_ms);
 	return r;
+}
+
+void sm_mb_link_cancel(struct sm_mb_link *l)
+{
+	if (l == NULL)
+		return;
+	atomic_store(&l->cancelled, true);
+	if (l->kind != LINK_RTU && l->fd >= 0)
+		shutdown(l->fd, SHUT_RDWR); /* wakes libmodbus's select on the socket */
 }
 
 void sm_mb_link_flush(struct sm_mb_link *l)

@@ -71,6 +71,18 @@ enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, cons
 enum sm_err sm_mb_link_read(struct sm_mb_link *l, uint8_t slave, uint8_t function, uint16_t addr,
 			    uint16_t count, int timeout_ms, uint16_t *dst, int *exc, char *err, size_t errlen);
 
+/*
+ * Make a sm_mb_link_read waiting on another thread return soon (within
+ * about 100 ms; it returns SM_E_TIMEOUT or SM_E_IO, err "cancelled"), and
+ * every later read at once.  Safe to call from any thread while the owner
+ * is inside sm_mb_link_read, as long as the link is not being closed at the
+ * same time (the caller serialises cancel against close).  The stop flag
+ * given to sm_mb_link_open is looked at in every wait as well, so a link
+ * whose flag is set needs no cancel for RTU; a socket link (tcp://,
+ * rtu+tcp://) is shut down, which wakes a read inside libmodbus.
+ */
+void sm_mb_link_cancel(struct sm_mb_link *l);
+
 /* Drop any pending input at once. */
 void sm_mb_link_flush(struct sm_mb_link *l);
 

@@ -632,7 +632,9 @@ static bool port_open(struct sm_reader *r)
 	r->ever_opened = true;
 	r->pending = false;
 	r->t = t;
+	pthread_mutex_lock(&r->mu); /* sm_reader_stop cancels a read on it */
 	r->mb = mb;
+	pthread_mutex_unlock(&r->mu);
 	r->cur_line = r->line;
 	return true;
 }
@@ -645,8 +647,11 @@ static bool port_is_open(const struct sm_reader *r)
 static void port_close(struct sm_reader *r)
 {
 	if (r->mb != NULL) {
-		sm_mb_link_close(r->mb);
+		struct sm_mb_link *mb = r->mb;
+		pthread_mutex_lock(&r->mu); /* no cancel on a closed link */
 		r->mb = NULL;
+		pthread_mutex_unlock(&r->mu);
+		sm_mb_link_close(mb);
 	}
 	if (r->t != NULL) {
 		sm_transport_close(r->t);
@@ -843,6 +848,8 @@ static enum sess_end poll_meter(struct sm_reader *r, struct meter *m, enum sm_er
 			act.mb_exc = 0;
 			act.mb_rc = sm_mb_link_read(r->mb, act.mb_slave, act.mb_function, act.mb_addr,
 						    act.mb_count, act.ms, act.mb_dst, &act.mb_exc, err, sizeof err);
+			if (atomic_load(&r->stop))
+				return SESS_STOP; /* whatever a cancelled read says */
 			if (act.mb_rc == SM_E_IO || act.mb_rc == SM_E_CLOSED) {
 				*lost_rc = act.mb_rc;
 				return SESS_LOST;
@@ -851,8 +858,6 @@ static enum sess_end poll_meter(struct sm_reader *r, struct meter *m, enum sm_er
 				atomic_fetch_add(&m->bytes, 5u + 2u * act.mb_count);
 			timed_out = act.mb_rc == SM_E_TIMEOUT;
 			idle_steps = 0;
-			if (atomic_load(&r->stop))
-				return SESS_STOP;
 			break;
 		}
 		case SM_ACT_READ:
@@ -1235,6 +1240,8 @@ void sm_reader_stop(struct sm_reader *r)
 	pthread_mutex_lock(&r->mu);
 	atomic_store(&r->stop, true);
 	pthread_cond_broadcast(&r->cv);
+	if (r->mb != NULL)
+		sm_mb_link_cancel(r->mb); /* a request waiting for its answer ends now */
 	pthread_mutex_unlock(&r->mu);
 }
 
