@@ -135,6 +135,82 @@ try:
     finally:
         msim.stop()
 
+    # ---- SIGTERM while every reader is blocked ----
+    # "quiet": a P1 port where nothing arrives (the reader waits in a read);
+    # "absent": a device that does not exist (a back-off wait); "deaf": a
+    # Modbus slave on a pty that takes the request and never answers, and
+    # "deaftcp": a Modbus TCP server that does the same, both with Timeout 10
+    # (the reader waits for an answer).  SIGTERM goes out once both requests
+    # have arrived, so both readers are inside their 10 s wait.
+    import select
+    import socket
+    import time
+    import tty
+    ptys = []
+    for name in ("quiet", "deaf"):
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        path = os.path.join(d, name)
+        os.symlink(os.ttyname(slave), path)
+        ptys.append((master, slave, path))
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+    tport = lsock.getsockname()[1]
+    try:
+        conf = config("""  <Meter "quiet">
+    Protocol "dsmr"
+    Device "{q}"
+  </Meter>
+  <Meter "absent">
+    Protocol "dsmr"
+    Device "{d}/no-such-port"
+  </Meter>
+  <Meter "deaf">
+    Protocol "modbus"
+    Device "{m}"
+    Slave 1
+    Model "sdm120"
+    Timeout 10
+  </Meter>
+  <Meter "deaftcp">
+    Protocol "modbus"
+    Device "tcp://127.0.0.1:{p}"
+    Slave 1
+    Model "sdm120"
+    Timeout 10
+  </Meter>""".format(q=ptys[0][2], d=d, m=ptys[1][2], p=tport))
+        cd = Proc([collectd, "-f", "-C", conf])
+        deadline = time.monotonic() + 10
+        conn = None
+        got_rtu = got_tcp = b""
+        while time.monotonic() < deadline and (len(got_rtu) < 8 or len(got_tcp) < 12):
+            cd.pump(0)
+            rl = [ptys[1][0], conn or lsock]
+            r, _, _ = select.select(rl, [], [], 0.1)
+            if ptys[1][0] in r:
+                got_rtu += os.read(ptys[1][0], 256)
+            if lsock in r and conn is None:
+                conn, _ = lsock.accept()
+            elif conn is not None and conn in r:
+                got_tcp += conn.recv(256)
+        check(len(got_rtu) >= 8 and len(got_tcp) >= 12,
+              "both Modbus requests arrived: the readers wait for answers (rtu %d, tcp %d bytes)"
+              % (len(got_rtu), len(got_tcp)))
+        cd.wait_lines(lambda p: any("no-such-port" in l for l in p.out), 5)
+        check(any("no-such-port" in l for l in cd.out), "the absent device is reported (a back-off wait follows)")
+        code, took = cd.stop(signal.SIGTERM)
+        check(code == 0 and took < 1.0,
+              "SIGTERM stops collectd within a second while its readers wait in a read, a back-off and two "
+              "Modbus timeouts of 10 s (exit %s, %.3f s)" % (code, took))
+        if conn is not None:
+            conn.close()
+    finally:
+        lsock.close()
+        for master, slave, path in ptys:
+            os.close(master)
+            os.close(slave)
+
     # ---- a broken configuration fails init, names meter and option ----
     conf = config("""  <Meter "home">
     Protocol "dsmr"

@@ -13,11 +13,13 @@ it through libmodbus.  Checked here:
 - requests beyond a model's limits (a user map that ignores them) get
   exception replies that are logged with the register names;
 - Modbus TCP (tcp://) and RTU over TCP (rtu+tcp://);
-- SIGTERM stops the reader within a second.
+- SIGTERM stops the reader within a second, also while a request waits
+  for its answer (Timeout 10), and so does stdin EOF with --trigger stdin.
 
 Skipped (77) while this build has no Protocol "modbus" or no simulator."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -215,6 +217,49 @@ try:
     check(ok, "the other request of the same meter still delivers")
     r.stop()
     s.stop()
+
+    # ---- stop while a request waits for its answer (Timeout 10) ----
+    # A slave that takes the request and never answers: once the request
+    # is on the wire, stdin EOF (--trigger stdin) and SIGTERM each end read
+    # within a second, not after the 10 s timeout.
+    import select
+    import tty
+    for how in ("stdin EOF", "SIGTERM"):
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        deaf = os.path.join(d, "deaf-" + how.split()[0])
+        os.symlink(os.ttyname(slave), deaf)
+        argv = [SMARTMETER, "read", "-p", "modbus", "-d", deaf, "--slave", "1", "--model", "sdm120",
+                "--timeout", "10", "--name", "deaf"]
+        if how == "stdin EOF":
+            r = Proc(argv + ["--trigger", "stdin"], stdin=subprocess.PIPE)
+            r.p.stdin.write(b"\n")  # one poll now
+            r.p.stdin.flush()
+        else:
+            r = Proc(argv)
+        procs.append(r)
+        req = b""
+        deadline = time.monotonic() + 5
+        while len(req) < 8 and time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            if ready:
+                req += os.read(master, 64)
+        t0 = time.monotonic()
+        if how == "stdin EOF":
+            r.p.stdin.close()
+            try:
+                r.p.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
+            code, took = r.p.returncode, time.monotonic() - t0
+        else:
+            code, took = r.stop(signal.SIGTERM)
+        check(len(req) >= 8 and code == 0 and took < 1.0,
+              "%s ends read within a second while a request waits for its answer (request %d bytes, "
+              "exit %s, %.3f s)" % (how, len(req), code, took))
+        r.kill()
+        os.close(master)
+        os.close(slave)
 
     # ---- Modbus TCP and RTU over TCP ----
     for mode, scheme in (("tcp", "tcp"), ("rtu", "rtu+tcp")):

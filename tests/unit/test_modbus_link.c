@@ -748,6 +748,107 @@ static void test_tcp_connect_stop(void **state)
 	close(lfd);
 }
 
+/*
+ * Stop and cancel end a read that waits for an answer (Timeout up to 10 s)
+ * at once: the peer takes the request and never answers; once the request
+ * has arrived, another thread sets the stop flag (RTU on a pty) or calls
+ * sm_mb_link_cancel (tcp://, rtu+tcp://, and RTU as well).
+ */
+struct canceller {
+	int peer;             /* pty master, or the listening socket to accept from */
+	bool accept_first;
+	bool use_cancel;      /* sm_mb_link_cancel; else the stop flag */
+	struct sm_mb_link *l;
+	_Atomic bool *stop;
+	int64_t cancelled_at;
+	int conn;
+};
+
+static void *canceller_main(void *arg)
+{
+	struct canceller *c = arg;
+	int fd = c->peer;
+
+	if (c->accept_first) {
+		struct pollfd lp = { .fd = c->peer, .events = POLLIN };
+		if (poll(&lp, 1, 5000) != 1)
+			return NULL;
+		fd = c->conn = accept(c->peer, NULL, NULL);
+	}
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	if (poll(&pfd, 1, 5000) != 1) /* the request is there: the link waits now */
+		return NULL;
+	c->cancelled_at = mono_ms();
+	if (c->use_cancel)
+		sm_mb_link_cancel(c->l);
+	else
+		atomic_store(c->stop, true);
+	return NULL;
+}
+
+static void cancel_case(const char *dev, int peer, bool accept_first, bool use_cancel)
+{
+	struct canceller c;
+	_Atomic bool stop;
+	char warn[256], err[256];
+	uint16_t w[4];
+	int exc;
+	pthread_t tid;
+
+	atomic_init(&stop, false);
+	memset(&c, 0, sizeof c);
+	c.peer = peer;
+	c.accept_first = accept_first;
+	c.use_cancel = use_cancel;
+	c.stop = &stop;
+	c.conn = -1;
+	assert_int_equal(sm_mb_link_open(dev, &line_9600, &stop, &c.l, err, sizeof err, warn, sizeof warn), SM_OK);
+	assert_int_equal(pthread_create(&tid, NULL, canceller_main, &c), 0);
+	int64_t t0 = mono_ms();
+	enum sm_err rc = sm_mb_link_read(c.l, UNIT, 3, HOLD_START, 2, 10000, w, &exc, err, sizeof err);
+	int64_t end = mono_ms();
+	pthread_join(tid, NULL);
+	assert_true(c.cancelled_at > 0);
+	print_message("%s, %s: the read ended %lld ms after the cancel (%s, \"%s\")\n", dev,
+		      use_cancel ? "sm_mb_link_cancel" : "stop flag", (long long)(end - c.cancelled_at),
+		      sm_err_name(rc), err);
+	assert_true(end - c.cancelled_at < 300);
+	assert_true(end - t0 < 2000);
+	assert_true(rc == SM_E_TIMEOUT || rc == SM_E_IO);
+	assert_string_equal(err, "cancelled");
+	/* and every later read ends at once */
+	t0 = mono_ms();
+	rc = sm_mb_link_read(c.l, UNIT, 3, HOLD_START, 2, 10000, w, &exc, err, sizeof err);
+	assert_true(rc == SM_E_TIMEOUT || rc == SM_E_IO);
+	assert_true(mono_ms() - t0 < 100);
+	sm_mb_link_close(c.l);
+	if (c.conn >= 0)
+		close(c.conn);
+}
+
+static void test_cancel(void **state)
+{
+	(void)state;
+	char dev[128];
+	int port;
+
+	for (int k = 0; k < 2; k++) {
+		struct srv s;
+		pty_srv(&s, dev, sizeof dev); /* no slave thread: nobody answers */
+		cancel_case(dev, s.fd, false, k == 1);
+		close(s.fd);
+		modbus_free(s.ctx);
+		modbus_mapping_free(s.map);
+	}
+	for (int k = 0; k < 2; k++) {
+		int lfd = listen_any(false, 4, &port);
+		assert_true(lfd >= 0);
+		snprintf(dev, sizeof dev, "%s://127.0.0.1:%d", k == 0 ? "tcp" : "rtu+tcp", port);
+		cancel_case(dev, lfd, true, true);
+		close(lfd);
+	}
+}
+
 /* RTU frames over TCP: an RTU slave thread behind an accepted socket. */
 static void run_rtu_over_tcp(bool v6)
 {
@@ -924,6 +1025,7 @@ int main(void)
 		cmocka_unit_test(test_tcp),
 		cmocka_unit_test(test_tcp_connect_stop),
 		cmocka_unit_test(test_rtu_over_tcp),
+		cmocka_unit_test(test_cancel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
