@@ -172,6 +172,11 @@ test_all() {
 		       ./tests/unit/test_modbus_link'
 	extra "smartmeter read of a faulty Modbus bus under valgrind (no errors, no definite leaks)" \
 		sh tests/e2e/valgrind_modbus.sh _build
+	say "fuzzing: every libFuzzer target for ${FUZZ_CI_SECONDS:-5} s (ASan + UBSan), from its seed corpus"
+	for t in $(cd _build && make -s print-fuzz-targets); do
+		extra "$t: ${FUZZ_CI_SECONDS:-5} s of libFuzzer without a finding" \
+			sh -c "cd _build && make -s $t FUZZ_SECONDS=${FUZZ_CI_SECONDS:-5}"
+	done
 	say "make install (DESTDIR)"
 	extra "make install puts smartmeter.so into collectd's plugin directory and smartmeter into bindir" \
 		sh -c 'rm -rf /tmp/sm-destdir && cd _build && make -s install DESTDIR=/tmp/sm-destdir &&
