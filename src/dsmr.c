@@ -137,12 +137,13 @@ enum sm_err sm_dsmr_framer_feed(struct sm_dsmr_framer *f, const uint8_t *in, siz
 			const uint8_t *nl = memchr(in + i, '\n', len - i);
 			size_t take = nl ? (size_t)(nl - (in + i)) + 1 : len - i;
 			if (take > SM_DSMR_MAX - f->len) {
-				size_t tl = f->len;
-				i += take;
+				/* the first byte that does not fit ends the telegram,
+				 * wherever the input was cut: the search for the next
+				 * '/' starts right after it */
+				i += SM_DSMR_MAX - f->len + 1;
 				f->state = ST_IDLE;
 				*used = i;
-				sm_diag_set(diag, "telegram longer than %d bytes (%zu so far): dropped",
-					 SM_DSMR_MAX, tl + take);
+				sm_diag_set(diag, "telegram longer than %d bytes: dropped", SM_DSMR_MAX);
 				return SM_E_TOO_LONG;
 			}
 			memcpy(f->buf + f->len, in + i, take);

@@ -24,7 +24,9 @@
  *                 *used may be < len: call again with the rest.
  *   SM_NEED_MORE  all input consumed, no frame yet.
  *   SM_E_CRC      CRC mismatch; the telegram is dropped.
- *   SM_E_TOO_LONG a telegram grew beyond SM_DSMR_MAX; dropped, waiting for '/'.
+ *   SM_E_TOO_LONG a telegram grew beyond SM_DSMR_MAX; dropped at its first byte
+ *                 that does not fit (the same byte however the input is cut),
+ *                 then waiting for '/'.
  *   SM_E_TRUNCATED a new '/' at a line start arrived before the '!' of the
  *                 previous telegram; the old one is dropped, the new one kept.
  *   SM_E_SYNTAX   bytes after '!' that are neither a CRC nor a line end.

@@ -744,6 +744,57 @@ static void test_oversized_then_good(void **state)
 	free(in);
 }
 
+/*
+ * Regression (fuzz finding): a telegram that overflows inside a long line
+ * used to be dropped up to the end of the line when fed whole, but only up
+ * to the end of the piece when the input was cut inside that line, so a '/'
+ * later in the line started a telegram in one case and not in the other.
+ * Now the first byte that does not fit ends it, wherever the input is cut,
+ * and an endless line without a line end costs no more than itself.
+ */
+static void test_overflow_inside_line(void **state)
+{
+	(void)state;
+	struct sm_reading_set *in = new_set();
+	meter_set(in, 50, 1);
+	size_t tn;
+	uint8_t *tel = encode(in, "ISK5\\2M550T-1012", true, &tn);
+	struct evlog *whole = malloc(sizeof *whole), *part = malloc(sizeof *part);
+	assert_non_null(whole);
+	assert_non_null(part);
+	for (int variant = 0; variant < 2; variant++) {
+		/* 0: a long line with a '/' beyond the limit, then a line end;
+		 * 1: "/" and an endless line of 'A' without any line end */
+		size_t line = SM_DSMR_MAX + 2000, n = 9 + line + 2 + tn;
+		uint8_t *s = malloc(n);
+		assert_non_null(s);
+		size_t o = 0;
+		memcpy(s, variant == 0 ? "/BIG5\r\n\r\n" : "/AAAAAAAA", 9);
+		o = 9;
+		memset(s + o, 'A', line);
+		if (variant == 0)
+			s[o + SM_DSMR_MAX - 500] = '/';
+		o += line;
+		memcpy(s + o, variant == 0 ? "\r\n" : "AA", 2);
+		o += 2;
+		memcpy(s + o, tel, tn);
+		feed_whole(s, n, false, whole);
+		assert_true(whole->n >= 2);
+		assert_int_equal(whole->e[0].rc, SM_E_TOO_LONG);
+		assert_int_equal(whole->e[whole->n - 1].rc, SM_FRAME);
+		assert_int_equal(whole->e[whole->n - 1].check, SM_CHECK_OK);
+		for (size_t i = SM_DSMR_MAX - 600; i <= SM_DSMR_MAX + 700 && i <= n; i++) {
+			feed_cuts(s, n, false, &i, 1, part);
+			assert_same_log(whole, part);
+		}
+		free(s);
+	}
+	free(whole);
+	free(part);
+	free(tel);
+	free(in);
+}
+
 static void test_max_size_accepted(void **state)
 {
 	(void)state;
@@ -1369,6 +1420,7 @@ int main(void)
 		cmocka_unit_test(test_byte_by_byte),
 		cmocka_unit_test(test_new_telegram_before_bang),
 		cmocka_unit_test(test_oversized_then_good),
+		cmocka_unit_test(test_overflow_inside_line),
 		cmocka_unit_test(test_max_size_accepted),
 		cmocka_unit_test(test_ignore_checksum),
 		cmocka_unit_test(test_three_digit_and_lower_case_crc),
