@@ -298,6 +298,8 @@ enum {
 	F_DATA_LS,  /* data lines, at a line start */
 	F_BANG,     /* after '!': line end, then (STX blocks) ETX */
 	F_BCC,      /* after ETX: the BCC byte */
+	F_AFTER,    /* a message without STX ended "!" CR LF: is an ETX next? */
+	F_LOSTBCC,  /* ETX after a message without STX: its BCC byte */
 };
 
 void sm_iec_framer_init(struct sm_iec_framer *f, bool ignore_checksum)
@@ -310,7 +312,7 @@ void sm_iec_framer_init(struct sm_iec_framer *f, bool ignore_checksum)
 bool sm_iec_framer_in_data(const struct sm_iec_framer *f)
 {
 	return f->state == F_DATA || f->state == F_DATA_LS || f->state == F_BANG ||
-	       f->state == F_BCC;
+	       f->state == F_BCC || f->state == F_AFTER || f->state == F_LOSTBCC;
 }
 
 void sm_iec_framer_reset(struct sm_iec_framer *f)
@@ -501,10 +503,8 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 				}
 				i++;
 				put_data(f, c);
-				if (c == '\n' && !f->stx) {
-					*used = i;
-					return framer_out(f, frame, SM_CHECK_ABSENT, false);
-				}
+				if (c == '\n' && !f->stx)
+					f->state = F_AFTER;
 				break;
 			}
 			if (f->stx && c == SM_IEC_ETX && f->len < SM_IEC_MAX) {
@@ -524,6 +524,27 @@ enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_
 			*used = i;
 			sm_diag_set(diag, "unexpected byte 0x%02X after '!' (ETX expected)", (unsigned)c);
 			return SM_E_SYNTAX;
+		case F_AFTER:
+			/* A message without STX is complete at "!" CR LF, unless
+			 * ETX follows: then it had an STX, damaged on the way, and
+			 * its BCC cannot be trusted to cover what we took for the
+			 * message.  Anything else stays for the next message. */
+			if (c != SM_IEC_ETX) {
+				*used = i;
+				return framer_out(f, frame, SM_CHECK_ABSENT, false);
+			}
+			i++;
+			f->state = F_LOSTBCC;
+			break;
+		case F_LOSTBCC:
+			i++;
+			*used = i;
+			if (f->ignore_checksum)
+				return framer_out(f, frame, SM_CHECK_IGNORED, false);
+			f->state = F_IDLE;
+			sm_diag_set(diag, "ETX and BCC after a message without STX: its STX was damaged, "
+				    "the BCC cannot be checked: dropped");
+			return SM_E_BCC;
 		case F_BCC:
 		default: {
 			i++;
@@ -550,7 +571,12 @@ enum sm_err sm_iec_framer_flush(struct sm_iec_framer *f, struct sm_frame *frame,
 	case F_IDLE:
 		return SM_NEED_MORE;
 	case F_BANG:
+	case F_AFTER:
 		return framer_out(f, frame, SM_CHECK_ABSENT, false);
+	case F_LOSTBCC:
+		f->state = F_IDLE;
+		sm_diag_set(diag, "ETX after a message without STX: its STX was damaged: dropped");
+		return SM_E_BCC;
 	case F_DATA_LS:
 		if (!f->stx) {
 			/* ended after a complete line without '!' */

@@ -164,7 +164,10 @@ enum sm_err sm_iec_split_transcript(const uint8_t *p, size_t n, struct sm_iec_tr
  * request and skipped.  The data block either starts with STX (then "!"
  * line end, ETX and the BCC byte follow, and the BCC is checked) or
  * directly with data lines (no check).  '!' outside "(...)" ends the data
- * lines, also right after a data set ("0.0(00010213)!").
+ * lines, also right after a data set ("0.0(00010213)!").  A message
+ * without STX is complete with the first byte after its "!" CR LF (or on
+ * flush), because an ETX there means its STX was damaged on the way: such
+ * a message is dropped (SM_E_BCC), as its BCC cannot be checked.
  *
  *   sm_iec_framer_init(&f, ignore_checksum);
  *   while (len) {
@@ -182,7 +185,8 @@ enum sm_err sm_iec_split_transcript(const uint8_t *p, size_t n, struct sm_iec_tr
  *                  ETX), or IGNORED (BCC wrong, accepted because
  *                  ignore_checksum).  *used may be < len: call again.
  *   SM_NEED_MORE   all input consumed, no frame yet.
- *   SM_E_BCC       BCC mismatch; the message is dropped.
+ *   SM_E_BCC       BCC mismatch, or ETX and BCC after a message without
+ *                  STX (a damaged STX); the message is dropped.
  *   SM_E_TOO_LONG  a message grew beyond SM_IEC_MAX, or an identification
  *                  line beyond SM_IEC_IDENT_LINE_MAX; dropped, waiting for '/'.
  *   SM_E_TRUNCATED a new '/' at a line start arrived before the end of the

@@ -735,6 +735,57 @@ static void test_bcc_every_byte(void **state)
 	free(m);
 }
 
+/*
+ * Regression (found by the fault injection test): a damaged STX made the
+ * framer take the data for a message without STX and skip the ETX and BCC
+ * behind it, so a second flip in a digit went unnoticed.  Every single
+ * flip of STX, alone and with a flipped digit, must now be rejected.
+ */
+static void test_damaged_stx(void **state)
+{
+	(void)state;
+	struct msg *m = msg_new();
+	msg_ident(m, "ABC", '5', 0, "STX");
+	size_t stx = m->n;
+	msg_data(m, readout_lines, true);
+	assert_int_equal(m->b[stx], SM_IEC_STX);
+	const uint8_t *digit = memchr(m->b + stx, '(', m->n - stx);
+	assert_non_null(digit);
+	size_t d = (size_t)(digit - m->b) + 1;
+	assert_true(m->b[d] >= '0' && m->b[d] <= '9');
+	struct evlog l;
+	for (int bit = 0; bit < 8; bit++)
+		for (int with_digit = 0; with_digit < 2; with_digit++) {
+			m->b[stx] ^= (uint8_t)(1u << bit);
+			if (with_digit)
+				m->b[d] ^= 0x01;
+			feed_all(m->b, m->n, false, &l);
+			m->b[stx] ^= (uint8_t)(1u << bit);
+			if (with_digit)
+				m->b[d] ^= 0x01;
+			bool rejected = false;
+			for (size_t k = 0; k < l.n; k++) {
+				if (l.e[k].rc == SM_FRAME && l.e[k].readings > 0)
+					fail_msg("STX ^ 0x%02X%s: a frame with readings", 1u << bit,
+						 with_digit ? " and a digit flipped" : "");
+				rejected = rejected || l.e[k].rc == SM_E_BCC;
+			}
+			if (!rejected)
+				fail_msg("STX ^ 0x%02X: not rejected as SM_E_BCC", 1u << bit);
+		}
+	/* a message without STX is still complete at its "!" CR LF, with the
+	 * next byte or on flush */
+	free(m);
+	m = msg_new();
+	msg_ident(m, "ABC", '5', 0, "PUSH");
+	msg_data(m, readout_lines, false);
+	feed_all(m->b, m->n, false, &l);
+	assert_int_equal(l.n, 1);
+	assert_int_equal(l.e[0].rc, SM_FRAME);
+	assert_int_equal(l.e[0].check, SM_CHECK_ABSENT);
+	free(m);
+}
+
 static void test_truncation_every_byte(void **state)
 {
 	(void)state;
@@ -1208,6 +1259,7 @@ int main(void)
 		cmocka_unit_test(test_ack_echo_and_noise_before_data),
 		cmocka_unit_test(test_push_two_messages),
 		cmocka_unit_test(test_bcc_every_byte),
+		cmocka_unit_test(test_damaged_stx),
 		cmocka_unit_test(test_truncation_every_byte),
 		cmocka_unit_test(test_split_every_point),
 		cmocka_unit_test(test_garbage),
