@@ -22,7 +22,10 @@ bool sm_logrl_fail(struct sm_logrl *rl, int64_t now_ms, uint64_t *since)
 	}
 	rl->count++;
 	rl->unreported++;
-	if (rl->gap_ms != 0 && now_ms < rl->next_ms)
+	/* Quiet until next_ms, unless the clock went back past the last
+	 * message (next_ms - gap_ms): then the back-off would last for as long
+	 * as the clock jumped. */
+	if (rl->gap_ms != 0 && now_ms < rl->next_ms && now_ms >= rl->next_ms - rl->gap_ms)
 		return false;
 	rl->gap_ms = rl->gap_ms == 0 ? SM_LOGRL_MIN_MS : rl->gap_ms * 2;
 	if (rl->gap_ms > SM_LOGRL_MAX_MS)

@@ -9,6 +9,15 @@
  * episode is reported once, and only when its start was reported.  The
  * back-off starts over after a healthy period at least as long as it.
  *
+ * Message times: the first failure of an episode at t0 (when no back-off is
+ * running) is logged at once; then the next failure at or after t0 + 1 min,
+ * then 2 min after that one, 4, 8 ... up to a day between messages.  Each
+ * message after the first carries the occurrences since the previous one.
+ * A new episode that starts while the back-off runs is not logged at once
+ * (nor its end, if nothing of it was logged): flapping is rate limited like
+ * a lasting failure.  A time before the last message (a clock that went
+ * back) ends the wait: the failure is logged.
+ *
  * Pure bookkeeping: the caller passes the time and does the logging.
  * Zero-initialise (or sm_logrl_init).  Not thread-safe: one owner.
  */

@@ -58,6 +58,27 @@
  *    rate limited: "meter "x" (dev): no answer to the sign-on".  A line
  *    setting the port refuses is logged (rate limited) and ends the poll.
  *    A failed write or read loses the port (reopen with back-off).
+ *
+ * Failure messages (logrl.h): every failure class has its own struct
+ * sm_logrl per meter (per port for opening and reading the port).  The
+ * first failure of an episode is logged, further ones only with back-off
+ * (1 minute doubling to a day, with the number of occurrences), and the end
+ * of a logged episode once.  Every message names the meter and the device
+ * ("meter "x" (dev): ..."; port-level ones "port "dev" (meters x, y): ...")
+ * and says why.  The classes and what ends them:
+ *   port: cannot open        a successful open
+ *   port: read/write failed  bytes read again (push input, a poll's answer)
+ *   checksum, decode, authentication, exception reply, no answer, refused
+ *   line setting             a good frame or poll (a polled meter: a poll
+ *                            with readings in which that class did not fail)
+ *   wrong checksum accepted (IgnoreChecksum), fallback checksum (SML
+ *   KERMIT), no GCM tag      a frame without that property
+ *   stalled (Timeout)        a good frame
+ *   polled less often        the meter answers (backoff_dead protocols;
+ *                            its end is said with the end of "no answer")
+ * The end of a FILE is noted (rate limited), not treated as a failure.
+ * Key material never reaches a message: protocols' diags carry none
+ * (gcm.h) and the reader adds only names, devices and counts.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -67,6 +88,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "buf.h"
 #include "logrl.h"
 #include "modbus_link.h"
 #include "modbus_map.h"
@@ -110,6 +132,8 @@ struct meter {
 	struct sm_logrl rl_timeout;   /* polled: no answer */
 	struct sm_logrl rl_line;      /* polled: a line setting the port refused */
 	struct sm_logrl rl_exc;       /* Modbus exception replies */
+	struct sm_logrl rl_dead;      /* polled, backoff_dead: polled less often */
+	unsigned poll_fail;  /* the running poll: classes (1 << enum err_class) that failed in it */
 };
 
 /* A session that made this many steps without taking any input is stuck. */
@@ -145,6 +169,8 @@ struct sm_reader {
 	bool pending;   /* bytes arrived since the last idle */
 	int backoff_ms;
 	struct sm_logrl rl_open, rl_read;
+	struct sm_logrl rl_eof;  /* FILE: end of the file, replayed (not a failure) */
+	char who[128];           /* "meter a" / "meters a, b": port-level messages name them */
 	size_t npolled;      /* polled meters of the port */
 	bool poll_round;     /* trigger mode: a round of polls was asked for */
 	size_t round_next;   /* trigger mode: next meter of the running round, n = none */
@@ -195,6 +221,36 @@ static void rlog(struct sm_reader *r, enum sm_log_level level, const char *fmt, 
 	r->log.fn(r->log.ctx, level, msg);
 }
 
+/* "meter a" or "meters a, b" for port-level messages, at most cap - 1
+ * characters ("meters a, b and 3 more" when the names do not fit). */
+static void port_who(const struct sm_port *port, char *out, size_t cap)
+{
+	struct sm_buf b;
+	size_t i;
+
+	sm_buf_init(&b, out, cap);
+	sm_buf_adds(&b, port->nmeters == 1 ? "meter " : "meters ");
+	for (i = 0; i < port->nmeters; i++) {
+		const char *name = port->meters[i]->name != NULL ? port->meters[i]->name : "";
+		size_t more = port->nmeters - i > 1 ? 16 : 0; /* room for " and NN more" */
+		if (i == 0) {
+			/* the first name always, cut if it must be */
+			size_t room = cap - b.len - 1 > more + 3 ? cap - b.len - 1 - more - 3 : 0;
+			if (strlen(name) <= room)
+				sm_buf_adds(&b, name);
+			else
+				sm_buf_addf(&b, "%.*s...", (int)room, name);
+			continue;
+		}
+		if (b.len + 2 + strlen(name) + more >= cap)
+			break;
+		sm_buf_adds(&b, ", ");
+		sm_buf_adds(&b, name);
+	}
+	if (i < port->nmeters)
+		sm_buf_addf(&b, " and %zu more", port->nmeters - i);
+}
+
 /* " (N times since the last message)" when N > 1, else "". */
 static const char *times_suffix(uint64_t since, char *buf, size_t cap)
 {
@@ -209,12 +265,17 @@ static const char *errors_word(uint64_t n)
 	return n == 1 ? "error" : "errors";
 }
 
+/* Seconds for a message: "30", "0.3", "0.05", "2.37" (at most two decimals). */
 static void fmt_secs(double s, char *buf, size_t cap)
 {
+	double tenths = s * 10.0, off = tenths - (double)(int64_t)(tenths + 0.5);
+
 	if (s >= 10 || s == (double)(int64_t)s)
 		snprintf(buf, cap, "%.0f", s);
-	else
+	else if (s >= 1 || (off < 1e-9 && off > -1e-9))
 		snprintf(buf, cap, "%.1f", s);
+	else
+		snprintf(buf, cap, "%.2f", s);
 }
 
 /* ---- reading sets ---- */
@@ -353,22 +414,54 @@ static enum err_class classify(enum sm_err rc)
 	}
 }
 
+/* Whether class c failed in the running poll of a polled meter: a poll
+ * that brings readings ends an episode only of the classes that did not
+ * fail in it (a Modbus meter's exception reply to one request and readings
+ * from the others is no recovery from exception replies). */
+static bool failed_in_poll(const struct meter *m, enum err_class c)
+{
+	return m->polled && (m->poll_fail & (1u << c)) != 0;
+}
+
+/* A good frame (or poll) of m: the episodes it ends. */
 static void recover_logs(struct sm_reader *r, struct meter *m, int64_t now_ms)
 {
 	static const char *const what[] = {"checksum", "decode", "authentication", "exception reply"};
+	static const enum err_class cls[] = {EC_CRC, EC_DECODE, EC_AUTH, EC_EXCEPTION};
 	struct sm_logrl *rls[] = {&m->rl_crc, &m->rl_decode, &m->rl_auth, &m->rl_exc};
 	uint64_t total;
 
 	for (size_t i = 0; i < 4; i++)
-		if (sm_logrl_recover(rls[i], now_ms, &total))
+		if (!failed_in_poll(m, cls[i]) && sm_logrl_recover(rls[i], now_ms, &total))
 			rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): %s errors recovered after %" PRIu64 " %s",
 			     m->cfg->name, r->device, what[i], total, errors_word(total));
-	if (sm_logrl_recover(&m->rl_timeout, now_ms, &total))
-		rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): answers again after %" PRIu64 " unanswered %s",
-		     m->cfg->name, r->device, total, total == 1 ? "poll" : "polls");
+	/* Readings end a dead unit's back-off (poll_one); that end is said
+	 * with the end of the timeouts, or alone when those go on (a request
+	 * of the poll timed out) or were not logged. */
+	bool dead = sm_logrl_recover(&m->rl_dead, now_ms, NULL);
+	char secs[32], again[64];
+	fmt_secs(m->poll_s, secs, sizeof secs);
+	snprintf(again, sizeof again, ": polled every %s s again", secs);
+	if (!failed_in_poll(m, EC_TIMEOUT) && sm_logrl_recover(&m->rl_timeout, now_ms, &total))
+		rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): answers again after %" PRIu64 " unanswered %s%s",
+		     m->cfg->name, r->device, total, total == 1 ? "poll" : "polls", dead ? again : "");
+	else if (dead)
+		rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): answers again%s", m->cfg->name, r->device, again);
 	if (sm_logrl_recover(&m->rl_line, now_ms, &total))
 		rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): line settings accepted again after %" PRIu64
 		     " %s", m->cfg->name, r->device, total, errors_word(total));
+}
+
+/* A good frame without property bad: the end of an episode of frames with
+ * it (IgnoreChecksum, fallback checksum, no GCM tag). */
+static void recover_property(struct sm_reader *r, struct meter *m, struct sm_logrl *rl, int64_t now_ms,
+			     const char *what, const char *which)
+{
+	uint64_t total;
+
+	if (sm_logrl_recover(rl, now_ms, &total))
+		rlog(r, SM_LOG_NOTICE, "meter \"%s\" (%s): %s again after %" PRIu64 " %s %s", m->cfg->name,
+		     r->device, what, total, total == 1 ? "frame" : "frames", which);
 }
 
 static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_feed_info *info,
@@ -383,6 +476,9 @@ static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_fee
 			rlog(r, SM_LOG_WARNING,
 			     "meter \"%s\" (%s): %" PRIu64 " %s with a wrong checksum accepted (IgnoreChecksum)",
 			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
+	} else if (info->check == SM_CHECK_OK) {
+		recover_property(r, m, &m->rl_unchecked, now_ms, "checksums right",
+				 "with a wrong checksum");
 	}
 	if (info->crc_fallback) {
 		uint64_t since;
@@ -392,6 +488,9 @@ static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_fee
 			     "meter \"%s\" (%s): %" PRIu64 " %s verified by the fallback checksum (SML: "
 			     "CRC-16/KERMIT instead of X.25)",
 			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
+	} else if (info->check == SM_CHECK_OK) {
+		recover_property(r, m, &m->rl_fallback, now_ms, "the standard checksum verifies",
+				 "verified by the fallback checksum");
 	}
 	if (info->unauthenticated) {
 		uint64_t since;
@@ -401,6 +500,9 @@ static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_fee
 			     "meter \"%s\" (%s): %" PRIu64 " %s decrypted without authentication (no GCM tag: "
 			     "security 0x20/0x21, or not encrypted)",
 			     m->cfg->name, r->device, since, since == 1 ? "frame" : "frames");
+	} else {
+		recover_property(r, m, &m->rl_unauth, now_ms, "GCM tags verified",
+				 "without authentication");
 	}
 	if (info->bad_lines > 0)
 		atomic_fetch_add(&m->decode, info->bad_lines);
@@ -413,7 +515,8 @@ static void good_frame(struct sm_reader *r, struct meter *m, const struct sm_fee
 		m->stalled = false;
 		if (sm_logrl_recover(&m->rl_stall, now_ms, &total)) {
 			fmt_secs((double)(now - m->stall_ref) / 1000.0, secs, sizeof secs);
-			rlog(r, SM_LOG_NOTICE, "meter \"%s\": frames again after %s s", m->cfg->name, secs);
+			rlog(r, SM_LOG_NOTICE, "meter \"%s\": frames again after %s s on %s", m->cfg->name, secs,
+			     r->device);
 		}
 	}
 	if (m->prev_frame >= 0 && now > m->prev_frame) {
@@ -433,8 +536,11 @@ static void bad_frame(struct sm_reader *r, struct meter *m, enum sm_err rc,
 	enum sm_log_level level = SM_LOG_WARNING;
 	char sfx[64];
 	uint64_t since;
+	enum err_class ec = classify(rc);
 
-	switch (classify(rc)) {
+	if (ec != EC_NONE && m->polled)
+		m->poll_fail |= 1u << ec;
+	switch (ec) {
 	case EC_NONE:
 		return;
 	case EC_CRC:
@@ -546,8 +652,8 @@ static void check_stalls(struct sm_reader *r, int64_t now, int64_t now_ms)
 		atomic_fetch_add(&m->timeout, 1);
 		if (sm_logrl_fail(&m->rl_stall, now_ms, &since)) {
 			fmt_secs(to, secs, sizeof secs);
-			rlog(r, SM_LOG_WARNING, "meter \"%s\": no valid frame for %s s (stalled)%s",
-			     m->cfg->name, secs, times_suffix(since, sfx, sizeof sfx));
+			rlog(r, SM_LOG_WARNING, "meter \"%s\": no valid frame for %s s (stalled) on %s%s",
+			     m->cfg->name, secs, r->device, times_suffix(since, sfx, sizeof sfx));
 		}
 	}
 }
@@ -605,13 +711,13 @@ static bool port_open(struct sm_reader *r)
 		if (atomic_load(&r->stop))
 			return false;
 		if (sm_logrl_fail(&r->rl_open, now_ms, &n))
-			rlog(r, SM_LOG_ERROR, "port \"%s\": cannot open %s%s", r->device,
+			rlog(r, SM_LOG_ERROR, "port \"%s\" (%s): cannot open %s%s", r->device, r->who,
 			     err[0] != '\0' ? err : sm_strerror(rc), times_suffix(n, sfx, sizeof sfx));
 		return false;
 	}
 	if (sm_logrl_recover(&r->rl_open, now_ms, &n))
-		rlog(r, SM_LOG_NOTICE, "port \"%s\": open recovered after %" PRIu64 " %s", r->device, n,
-		     errors_word(n));
+		rlog(r, SM_LOG_NOTICE, "port \"%s\" (%s): open recovered after %" PRIu64 " %s", r->device,
+		     r->who, n, errors_word(n));
 	for (size_t i = 0; i < r->n; i++) {
 		struct meter *m = &r->m[i];
 		if (r->ever_opened) {
@@ -626,7 +732,7 @@ static bool port_open(struct sm_reader *r)
 	}
 	if (warn[0] != '\0' && !r->mb_warned) {
 		r->mb_warned = true; /* once: it is a property of the port */
-		rlog(r, SM_LOG_WARNING, "port \"%s\": %s", r->device, warn);
+		rlog(r, SM_LOG_WARNING, "port \"%s\" (%s): %s", r->device, r->who, warn);
 	}
 	r->fed = false;
 	r->ever_opened = true;
@@ -663,14 +769,32 @@ static void port_lost(struct sm_reader *r, enum sm_err rc, int64_t now_ms)
 {
 	char sfx[64];
 	uint64_t n;
-	bool eof = rc == SM_E_CLOSED && r->kind == SM_TRANSPORT_FILE;
+	const char *why = r->t != NULL && sm_transport_error(r->t)[0] != '\0' ? sm_transport_error(r->t)
+										: sm_strerror(rc);
 
-	if (sm_logrl_fail(&r->rl_read, now_ms, &n))
-		rlog(r, eof ? SM_LOG_NOTICE : SM_LOG_WARNING, "port \"%s\": %s, %s%s", r->device,
-		     r->t != NULL && sm_transport_error(r->t)[0] != '\0' ? sm_transport_error(r->t)
-									 : sm_strerror(rc),
-		     eof ? "replaying it again" : "reopening", times_suffix(n, sfx, sizeof sfx));
+	if (rc == SM_E_CLOSED && r->kind == SM_TRANSPORT_FILE) {
+		/* A replayed file: its end is no failure (nothing to recover
+		 * from), but noted, rate limited like one. */
+		if (sm_logrl_fail(&r->rl_eof, now_ms, &n))
+			rlog(r, SM_LOG_NOTICE, "port \"%s\" (%s): %s, replaying it again%s", r->device, r->who,
+			     why, times_suffix(n, sfx, sizeof sfx));
+		(void)sm_logrl_recover(&r->rl_eof, now_ms, &n);
+	} else if (sm_logrl_fail(&r->rl_read, now_ms, &n)) {
+		rlog(r, SM_LOG_WARNING, "port \"%s\" (%s): %s, reopening%s", r->device, r->who, why,
+		     times_suffix(n, sfx, sizeof sfx));
+	}
 	port_close(r);
+}
+
+/* Input arrived (push bytes, a poll's answer): the end of a logged episode
+ * of read failures. */
+static void read_recovered(struct sm_reader *r, int64_t now_ms)
+{
+	uint64_t n;
+
+	if (sm_logrl_recover(&r->rl_read, now_ms, &n))
+		rlog(r, SM_LOG_NOTICE, "port \"%s\" (%s): reading recovered after %" PRIu64 " %s", r->device,
+		     r->who, n, errors_word(n));
 }
 
 /* ---- polled meters: sessions ---- */
@@ -758,6 +882,7 @@ static enum sess_end do_read(struct sm_reader *r, struct meter *m, const struct 
 		now = sm_mono_ms();
 		check_stalls(r, now, sm_now_ms());
 		if (got > 0) {
+			read_recovered(r, sm_now_ms());
 			atomic_fetch_add(&m->bytes, got);
 			r->slen += got;
 			return SESS_DONE;
@@ -874,6 +999,9 @@ static enum sess_end poll_meter(struct sm_reader *r, struct meter *m, enum sm_er
 		}
 		if (end != SESS_DONE)
 			return end;
+		/* a Modbus answer of any kind: the port reads again */
+		if (act.kind == SM_ACT_MODBUS && act.mb_rc != SM_E_TIMEOUT && act.mb_rc != SM_E_INTERNAL)
+			read_recovered(r, sm_now_ms());
 
 		size_t used = 0;
 		memset(&info, 0, sizeof info);
@@ -948,6 +1076,7 @@ static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err 
 	if (m->next_poll <= start)
 		m->next_poll = start + iv; /* late by an interval or more: re-anchor */
 	m->poll_timeout = m->poll_readings = false;
+	m->poll_fail = 0;
 	if (r->mb != NULL)
 		sm_mb_link_flush(r->mb); /* nothing stale may pass for an answer */
 	enum sess_end end = poll_meter(r, m, lost_rc);
@@ -964,10 +1093,14 @@ static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err 
 			int64_t gap = iv;
 			for (unsigned i = 0; i < k && gap * 2 <= most; i++)
 				gap *= 2;
-			if (m->dead == 0)
+			uint64_t since;
+			char sfx[64], upto[32];
+			if (m->dead == 0 && sm_logrl_fail(&m->rl_dead, sm_now_ms(), &since)) {
+				fmt_secs((double)most / 1000.0, upto, sizeof upto);
 				rlog(r, SM_LOG_INFO, "meter \"%s\" (%s): does not answer: polled less often "
-				     "(up to every %lld s) until it does", m->cfg->name, r->device,
-				     (long long)(most / 1000));
+				     "(up to every %s s) until it does%s", m->cfg->name, r->device, upto,
+				     times_suffix(since, sfx, sizeof sfx));
+			}
 			m->dead = k < 64 ? k : 64;
 			m->next_poll = start + gap;
 		} else if (m->poll_readings) {
@@ -1041,10 +1174,7 @@ static void run(struct sm_reader *r)
 		enum sm_err rc = sm_transport_read(r->t, r->buf, sizeof r->buf, tmo, &got);
 		int64_t now = sm_mono_ms(), now_ms = sm_now_ms();
 		if (rc == SM_OK && got > 0) {
-			uint64_t n;
-			if (sm_logrl_recover(&r->rl_read, now_ms, &n))
-				rlog(r, SM_LOG_NOTICE, "port \"%s\": reading recovered after %" PRIu64 " %s",
-				     r->device, n, errors_word(n));
+			read_recovered(r, now_ms);
 			r->fed = true;
 			r->pending = true;
 			for (size_t i = 0; i < r->n; i++)
@@ -1145,6 +1275,7 @@ enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *s
 	atomic_init(&r->done, false);
 	atomic_init(&r->trig, 0u);
 	thread_name(r);
+	port_who(port, r->who, sizeof r->who);
 
 	pthread_condattr_t ca;
 	if (pthread_condattr_init(&ca) != 0)
@@ -1187,7 +1318,7 @@ enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *s
 		memset(&diag, 0, sizeof diag);
 		enum sm_err rc = m->proto->init(m->st, m->cfg, &diag);
 		if (rc != SM_OK) {
-			rlog(r, SM_LOG_ERROR, "meter \"%s\": %s: %.*s", m->cfg->name, sm_strerror(rc),
+			rlog(r, SM_LOG_ERROR, "meter \"%s\" (%s): %s: %.*s", m->cfg->name, r->device, sm_strerror(rc),
 			     (int)sizeof diag.msg, diag.msg[0] != '\0' ? diag.msg : "protocol setup failed");
 			sm_reader_destroy(r);
 			return rc == SM_E_NOMEM ? SM_E_NOMEM : SM_E_CONFIG;
