@@ -720,6 +720,27 @@ static void describe_key_text(const char *s, size_t n, char *out, size_t cap)
 		sm_buf_adds(&o, " (leave out the separators)");
 }
 
+/* (config.h) */
+bool sm_text_has_key_digits(const char *s)
+{
+	size_t run = 0;
+
+	if (s == NULL)
+		return false;
+	for (size_t i = 0; s[i] != '\0'; i++) {
+		char ch = s[i];
+		bool sep = ch == ' ' || ch == '\t' || ch == ':' || ch == '-' || ch == ',' ||
+			   ((ch == 'x' || ch == 'X') && i > 0 && s[i - 1] == '0');
+		if (key_hex(ch)) {
+			if (++run >= 16)
+				return true;
+		} else if (!sep) {
+			run = 0;
+		}
+	}
+	return false;
+}
+
 /* A key from text; on error nothing of the text goes into the message. */
 static enum sm_err parse_key_text(const char *s, size_t n, uint8_t out[SM_KEY_LEN], const char *where,
 				  const struct optctx *x)
@@ -828,6 +849,11 @@ static enum sm_err set_key_file(struct sm_meter_cfg *m, const struct sm_cfg_valu
 		rc = one_value(x, nv);
 	if (rc != SM_OK)
 		return rc;
+	if (v->type == SM_CV_NUMBER && !(fabs(v->num) < 1e9 && v->num == floor(v->num))) {
+		/* not echoed: a long number may be a key whose digits are all decimal */
+		opt_err(x, "expected " KEY_FILE_WHAT ", got a number (not shown: it may hold key digits)");
+		return SM_E_CONFIG;
+	}
 	if (v->type != SM_CV_STRING || v->s == NULL)
 		return expected(x, KEY_FILE_WHAT, v, NULL);
 	const char *path = v->s;
@@ -840,8 +866,14 @@ static enum sm_err set_key_file(struct sm_meter_cfg *m, const struct sm_cfg_valu
 		opt_err(x, "expected " KEY_FILE_WHAT ", got 32 hex digits (a key itself goes into Key)");
 		return SM_E_CONFIG;
 	}
+	/* The path in messages, unless it holds what looks like key digits
+	 * (a key pasted into KeyFile, a file named after its key). */
 	char qp[96];
-	quote_str(path, qp, sizeof(qp));
+	if (sm_text_has_key_digits(path))
+		snprintf(qp, sizeof(qp), "the file given (%zu characters, not shown: they look like key digits)",
+			 strlen(path));
+	else
+		quote_str(path, qp, sizeof(qp));
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		char eb[128];

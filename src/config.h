@@ -378,6 +378,13 @@ const struct sm_option_desc *sm_option_find_flag(const char *flag);
  * false for a NULL p when it is not). */
 bool sm_option_applies(const struct sm_option_desc *d, const struct sm_proto *p);
 
+/* Whether s holds 16 or more hex digits in a row (blanks, ':', '-', ','
+ * and "0x" between them do not end a row): text that may be key material.
+ * Messages about a KeyFile path and about stray arguments of the program
+ * (a key given without its --key) do not quote such text; they say how
+ * long it is instead.  s may be NULL. */
+bool sm_text_has_key_digits(const char *s);
+
 /* Line settings as text: "115200 8N1". */
 void sm_line_format(const struct sm_line *l, char *out, size_t cap);
 

@@ -182,7 +182,11 @@ int sm_cmd_decode(int argc, char **argv)
 		goto out;
 	}
 	if (sm_read_file(path, DECODE_MAX_INPUT, &input, &inlen, err, sizeof err) != 0) {
-		sm_cli_log(SM_LOG_ERROR, "%s", err);
+		if (sm_text_has_key_digits(path)) /* a key without its --key: not echoed */
+			sm_cli_log(SM_LOG_ERROR, "decode: cannot read the input file given (%zu characters, not "
+				   "shown: they look like key digits; a key goes after --key)", strlen(path));
+		else
+			sm_cli_log(SM_LOG_ERROR, "%s", err);
 		goto out;
 	}
 	if (hex) {

@@ -94,6 +94,17 @@ int sm_cmd_probe(int argc, char **argv)
 		return SM_EXIT_USAGE;
 	}
 	const char *device = argv[1];
+	/* Not a device: an option (probe --key=...) or a bare key.  Refused
+	 * without echoing what may be key digits. */
+	if (device[0] == '-' || (strchr(device, '/') == NULL && sm_text_has_key_digits(device))) {
+		if (sm_text_has_key_digits(device))
+			sm_cli_log(SM_LOG_ERROR, "probe: expected a DEVICE, got %zu characters (not shown: they "
+				   "look like key digits; probe needs no key)", strlen(device));
+		else
+			sm_cli_log(SM_LOG_ERROR, "probe: expected a DEVICE, got \"%s\" (probe takes no options)",
+				   device);
+		return SM_EXIT_USAGE;
+	}
 	struct sm_reading_set *set = malloc(sizeof *set);
 	if (set == NULL)
 		return SM_EXIT_NONE;

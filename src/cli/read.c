@@ -225,7 +225,11 @@ int sm_cmd_read(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		sm_cli_log(SM_LOG_ERROR, "read: unexpected argument \"%s\"", argv[optind]);
+		if (sm_text_has_key_digits(argv[optind])) /* a key without its --key: not echoed */
+			sm_cli_log(SM_LOG_ERROR, "read: unexpected argument of %zu characters (not shown: they "
+				   "look like key digits; a key goes after --key)", strlen(argv[optind]));
+		else
+			sm_cli_log(SM_LOG_ERROR, "read: unexpected argument \"%s\"", argv[optind]);
 		goto out;
 	}
 	if (config_path != NULL && flags_used) {

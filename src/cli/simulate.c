@@ -633,7 +633,11 @@ int sm_cmd_simulate(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		sm_cli_log(SM_LOG_ERROR, "simulate: unexpected argument \"%s\"", argv[optind]);
+		if (sm_text_has_key_digits(argv[optind])) /* a key without its --key: not echoed */
+			sm_cli_log(SM_LOG_ERROR, "simulate: unexpected argument of %zu characters (not shown: "
+				   "they look like key digits; a key goes after --key)", strlen(argv[optind]));
+		else
+			sm_cli_log(SM_LOG_ERROR, "simulate: unexpected argument \"%s\"", argv[optind]);
 		goto out;
 	}
 	/* dlms, sml and modbus are simulated whether or not this build reads them. */
