@@ -4,16 +4,22 @@ frames, HDLC or raw APDUs; security control 0x20, or 0x30 with an
 AuthKey), `smartmeter simulate -p dsmr --key K` a Luxembourg Smarty meter,
 and `smartmeter read` with the same key reads them.  A wrong key must be
 reported clearly, rate limited, with no values; a KeyFile others can read
-is warned about; and no key ever appears on stderr of any run.
+is warned about; and no key ever appears in the output of any process the
+test runs (simulators, read, decode; stderr and stdout), however it is
+written (upper or lower case, in groups, with 0x prefixes).
 
 (`smartmeter decode -p dlms --key K --hex FILE` over the shared fixtures is
-tested by the framers' fixture test, not here.)"""
+tested by the framers' fixture test; here decode reads bytes captured from
+the simulator, with the right and a wrong key.)"""
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import termios
+import time
+import tty
 
 from smtest import (SMARTMETER, Proc, check, finish, skip, tmpdir, wait_for)
 
@@ -21,9 +27,19 @@ if not os.path.exists(SMARTMETER):
     skip("the smartmeter program was not built")
 
 
+# every line any process of this test wrote (stdout and stderr), scanned for
+# key material at the end: ("what", line)
+run_lines = []
+runs = [0]
+
+
 def run(argv, timeout=20):
     p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    out, err = p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+    runs[0] += 1
+    what = argv[1]  # the command (the arguments may hold keys)
+    run_lines.extend((what, l) for l in (out + "\n" + err).split("\n") if l)
+    return p.returncode, out, err
 
 
 h = run([SMARTMETER, "read", "--help"])[1]
@@ -40,7 +56,6 @@ SECRETS = (KEY, AUTH, WRONG)
 
 d = tmpdir("dlms")
 procs = []
-all_stderr = []
 
 
 def sim(name, proto, *args):
@@ -80,7 +95,6 @@ def seen(p, text, timeout=5):
 
 def stop(p):
     code, _ = p.stop(signal.SIGTERM)
-    all_stderr.extend(p.err)
     return code
 
 
@@ -245,7 +259,6 @@ with open(conf, "w") as f:
     f.write('<Meter "lu">\n  Protocol "dsmr"\n  Device "/dev/ttyUSB0"\n  KeyFile "%s"\n'
             '  AuthKey "%s"\n</Meter>\n' % (kf_open, AUTH))
 code, out, err = run([SMARTMETER, "read", "--check", "-c", conf])
-all_stderr.extend(err.split("\n"))
 check(code == 0 and "configuration OK" in out
       and re.search(r'^W! meter "lu": KeyFile: "%s" is readable by group and others' % re.escape(kf_open),
                     err, re.M),
@@ -261,20 +274,123 @@ for args, want in (
         (["--key", KEY, "--key-file", kf_private], "give the key either with --key or with --key-file")):
     for cmd in (["read", "-p", "dsmr", "-d", "/dev/null", "--check"], ["simulate", "-p", "dsmr", "--count", "1"]):
         code, out, err = run([SMARTMETER] + cmd + args)
-        all_stderr.extend(err.split("\n"))
         check(code == 2 and want in err, "%s %s: exit 2, %r (%s: %s)"
               % (cmd[0], args[0], want, code, err.strip()[:160]))
 
-# ---- no key on any stderr ----
-for p in procs:
-    p.pump(0)
-    all_stderr.extend(p.err)
-pieces = set()
+# ---- a key where another argument belongs: refused, not echoed ----
+for argv, want in (
+        (["read", "-p", "dsmr", "-d", "/dev/null", "--check", KEY], "unexpected argument of 32 characters"),
+        (["simulate", "-p", "dsmr", "--count", "1", KEY.lower()], "unexpected argument of 32 characters"),
+        (["decode", "-p", "dsmr", KEY], "cannot read the input file given (32 characters"),
+        (["probe", "--key=" + KEY], "probe: expected a DEVICE, got 38 characters"),
+        (["read", "-p", "dsmr", "-d", "/dev/null", "--check", "--key-file", KEY[:31]],
+         "--key-file: cannot open the file given (31 characters")):
+    code, out, err = run([SMARTMETER] + argv)
+    check(code == 2 and want in err, "%s with a key in the wrong place: exit 2, %r (%s: %s)"
+          % (argv[0], want, code, err.strip()[:160]))
+
+
+# ---- decode: bytes captured from the simulator, right and wrong keys ----
+def capture(name, proto, args, count, timeout=10):
+    """Run the simulator for count frames and return the bytes it sent."""
+    s, link = sim(name, proto, "--period", "0.05", "--count", str(count), *args)
+    fd = os.open(link, os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+    data = b""
+    try:
+        tty.setraw(fd)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                chunk = None
+            except OSError:  # the simulator closed its side
+                break
+            if chunk:
+                data += chunk
+            elif s.p.poll() is not None:
+                break
+            else:
+                s.pump(0.02)
+    finally:
+        os.close(fd)
+        stop(s)
+    return data
+
+
+decode_cases = [("smarty", "dsmr", ["--key", KEY, "--auth-key", AUTH], [])]
+if have_dlms:
+    decode_cases.append(("dlms-raw", "dlms", ["--framing", "raw", "--key", KEY, "--auth-key", AUTH],
+                         ["--framing", "raw"]))
+for name, proto, sargs, dargs in decode_cases:
+    try:
+        data = capture("cap-" + name, proto, sargs, 6)
+        check(len(data) > 100, "%s: %d bytes captured from the simulator" % (name, len(data)))
+        path = os.path.join(d, name + ".bin")
+        with open(path, "wb") as f:
+            f.write(data)
+        code, out, err = run([SMARTMETER, "decode", "-p", proto, "--key", KEY, "--auth-key", AUTH] + dargs + [path])
+        check(code == 0 and '"name":' in out, "%s: decode with the right keys: values (%s %s)"
+              % (name, code, err.strip()[:160]))
+        for keys in (["--key", WRONG, "--auth-key", AUTH], ["--key", KEY, "--auth-key", WRONG]):
+            code, out, err = run([SMARTMETER, "decode", "-p", proto] + keys + dargs + [path])
+            check(code == 1 and not out.strip() and "authentication failed" in err,
+                  "%s: decode with a wrong %s: no value, 'authentication failed' (%s %s)"
+                  % (name, "Key" if keys[1] == WRONG else "AuthKey", code, err.strip()[:160]))
+    except (RuntimeError, OSError, termios.error) as e:
+        check(False, "decode %s: %s" % (name, e))
+
+
+# ---- no key in any output of any process ----
+def key_pieces(k):
+    """Every 12-digit run of key k, lower case."""
+    k = k.lower()
+    return {k[i:i + 12] for i in range(len(k) - 11)}
+
+
+PIECES = set()
 for k in SECRETS:
-    for i in range(len(k) - 5):
-        pieces.add(k[i:i + 6].lower())
-leaks = [l for l in all_stderr if any(piece in l.lower() for piece in pieces)]
-check(all_stderr and not leaks, "no key digits in any of %d stderr lines %s" % (len(all_stderr), leaks[:2]))
+    PIECES |= key_pieces(k)
+SHORT = set()
+for k in SECRETS:
+    SHORT |= {k.lower()[i:i + 6] for i in range(len(k) - 5)}
+
+
+def squeeze(line):
+    """The hex digits of a line, lower case, without 0x prefixes: a key written
+    in groups ("8F 3A C9", "8f:3a:c9", "0x8F, 0x3A", "8F3AC9E1 D7B24F6A") joins up."""
+    low = re.sub(r"0x(?=[0-9a-f])", "", line.lower())
+    return re.sub(r"[^0-9a-f]", "", low)
+
+
+def leaks_key(line):
+    low = line.lower()
+    sq = squeeze(line)
+    return any(p in sq for p in PIECES) or any(p in low for p in SHORT)
+
+
+# the check itself sees keys however they are written
+for sample in (KEY, KEY.lower(), " ".join(KEY[i:i + 2] for i in range(0, 32, 2)),
+               ":".join(AUTH[i:i + 2].lower() for i in range(0, 32, 2)),
+               ", ".join("0x" + WRONG[i:i + 2] for i in range(0, 32, 2)),
+               " ".join(KEY[i:i + 8] for i in range(0, 32, 8))):
+    check(leaks_key("x " + sample + " y"), "the key check sees %r" % sample[:20])
+check(not leaks_key('E! meter "at" (/tmp/sm-dlms-x/mbus-sc20): decrypted data is not a DLMS APDU: check Key'),
+      "the key check passes a message without key")
+
+for p in procs:
+    p.kill()
+    p.pump(0)
+    while p.sel.get_map():
+        p.pump(0.05)
+lines = list(run_lines)
+for p in procs:
+    what = p.argv[1]
+    lines.extend((what, l) for l in p.err + p.out if l)
+leaks = [(w, l) for w, l in lines if leaks_key(l)]
+print("scanned %d output lines of %d processes for key material" % (len(lines), len(procs) + runs[0]),
+      flush=True)
+check(len(lines) > 50 and not leaks, "no key digits in any of %d output lines %s" % (len(lines), leaks[:2]))
 
 for p in procs:
     p.kill()
