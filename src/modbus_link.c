@@ -49,6 +49,7 @@ struct sm_mb_link {
 	int fd;        /* the port or socket (owned by ctx for LINK_RTU) */
 	int quiet_ms;  /* silence that ends a quiet flush */
 	const _Atomic bool *stop; /* the owner's stop flag (may be NULL) */
+	bool late_possible;       /* RTU: a request went unanswered; its answer may still come */
 	_Atomic bool cancelled;   /* sm_mb_link_cancel was called */
 };
 
@@ -600,6 +601,23 @@ enum sm_err sm_mb_link_read(struct sm_mb_link *l, uint8_t slave, uint8_t functio
 		}
 		pthread_sigmask(SIG_SETMASK, &old_set, NULL);
 	}
+	if (rc == 0 && l->late_possible && l->kind != LINK_TCP) {
+		/* After an unanswered request, an answer may be a late one: if
+		 * a second answer follows right behind it, the slave answered
+		 * the old request late and this one on time, and the two
+		 * cannot be told apart (RTU frames carry no transaction id). */
+		int w = wait_input(l, l->quiet_ms);
+		if (w == 0) {
+			l->late_possible = false;
+			return SM_OK;
+		}
+		if (w > 0) {
+			set_text(err, errlen, "two answers to one request (a late answer to an earlier request "
+					      "and this one cannot be told apart): both dropped");
+			quiet_flush(l, timeout_ms);
+			return SM_E_SYNTAX;
+		}
+	}
 	if (rc == 0)
 		return SM_OK;
 	if (given_up(l)) {
@@ -608,8 +626,15 @@ enum sm_err sm_mb_link_read(struct sm_mb_link *l, uint8_t slave, uint8_t functio
 	}
 	enum sm_err r = map_errno(e, exc);
 	set_text(err, errlen, "%s", modbus_strerror(e));
-	if (r == SM_E_TIMEOUT || r == SM_E_CRC || r == SM_E_SYNTAX)
+	if (r == SM_E_TIMEOUT && l->kind != LINK_TCP) {
+		/* the answer may still come: give it one more Timeout to
+		 * start, and drop it, before anything else goes out */
+		l->late_possible = true;
+		if (wait_input(l, timeout_ms) != 0)
+			quiet_flush(l, timeout_ms);
+	} else if (r == SM_E_TIMEOUT || r == SM_E_CRC || r == SM_E_SYNTAX) {
 		quiet_flush(l, timeout_ms);
+	}
 	return r;
 }
 

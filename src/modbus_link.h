@@ -17,11 +17,20 @@
  * the reason is returned as a warning for the caller to log once.  The port
  * is opened exclusively (TIOCEXCL), so two programs cannot poll one bus.
  *
- * Reads: after a timeout, a CRC error, a reply from another unit or a
- * malformed reply the input is flushed once the line has been quiet for a
- * short while (bounded by the response timeout), so that a late reply is
- * never taken for the answer to the next request.  sm_mb_link_flush drops
- * whatever is pending (the reader calls it before each meter's poll).
+ * Reads: after a CRC error, a reply from another unit or a malformed reply
+ * the input is flushed once the line has been quiet for a short while
+ * (bounded by the response timeout).  Late replies: input that arrived
+ * before a request goes out is dropped; after a timeout (RTU) the link
+ * waits up to one more response timeout for the late reply to start and
+ * drops it, so an unanswered request costs up to twice the timeout; and
+ * until the next clean exchange, an answer followed right away by a second
+ * one is dropped with it (the slave answered an earlier request late and
+ * this one on time: RTU frames carry no transaction id to tell them
+ * apart).  Modbus TCP matches transaction ids.  What no master can tell
+ * on RTU: a reply later than twice the timeout, arriving after the next
+ * identical request went out, from a slave that then ignores that request.
+ * sm_mb_link_flush drops whatever is pending (the reader calls it before
+ * each meter's poll).
  */
 #ifndef SM_MODBUS_LINK_H
 #define SM_MODBUS_LINK_H

@@ -2236,8 +2236,7 @@ static void test_modbus_late(void **state)
 static void test_modbus_late_race(void **state)
 {
 	(void)state;
-	if (!known_defects())
-		skip();
+	/* (fixed: modbus_link.c) */
 	run_modbus_late(0.1);
 }
 
