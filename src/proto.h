@@ -98,7 +98,9 @@ struct sm_proto {
 			    struct sm_reading_set *out, struct sm_feed_info *info);
 	/* The line went quiet, or the input ended: complete a pending frame
 	 * that has no explicit end (SM_READINGS), or drop it (negative), or
-	 * SM_NEED_MORE when nothing was pending. */
+	 * SM_NEED_MORE when nothing was pending.  More than one result may be
+	 * pending (a cut frame and a good one behind it): the caller calls
+	 * idle again until it returns SM_NEED_MORE. */
 	enum sm_err (*idle)(void *st, struct sm_reading_set *out, struct sm_feed_info *info);
 	/*
 	 * Polled protocols only (NULL for push-only protocols).  A protocol

@@ -163,6 +163,7 @@ struct sm_reader {
 	struct sm_transport *t;
 	bool modbus;         /* the port's meters use a Modbus link instead of t */
 	struct sm_mb_link *mb;
+	char mb_lost[160];   /* why the link was lost (libmodbus's text), for port_lost */
 	bool mb_warned;      /* the link's open warning was logged */
 	bool ever_opened;
 	bool fed;       /* protocols got bytes since their last reset */
@@ -628,9 +629,16 @@ static void idle_all(struct sm_reader *r, int64_t now, int64_t now_ms)
 
 		if (m->polled || m->proto->idle == NULL)
 			continue;
-		memset(&info, 0, sizeof info);
-		enum sm_err rc = m->proto->idle(m->st, m->out, &info);
-		result(r, m, rc, &info, now, now_ms);
+		/* until nothing is pending: a good frame behind a cut one
+		 * must not wait for the meter's next bytes (bounded, in case
+		 * a protocol never says SM_NEED_MORE) */
+		for (int k = 0; k < 16; k++) {
+			memset(&info, 0, sizeof info);
+			enum sm_err rc = m->proto->idle(m->st, m->out, &info);
+			if (rc == SM_NEED_MORE)
+				break;
+			result(r, m, rc, &info, now, now_ms);
+		}
 	}
 }
 
@@ -738,6 +746,7 @@ static bool port_open(struct sm_reader *r)
 	r->ever_opened = true;
 	r->pending = false;
 	r->t = t;
+	r->mb_lost[0] = '\0';
 	pthread_mutex_lock(&r->mu); /* sm_reader_stop cancels a read on it */
 	r->mb = mb;
 	pthread_mutex_unlock(&r->mu);
@@ -770,6 +779,7 @@ static void port_lost(struct sm_reader *r, enum sm_err rc, int64_t now_ms)
 	char sfx[64];
 	uint64_t n;
 	const char *why = r->t != NULL && sm_transport_error(r->t)[0] != '\0' ? sm_transport_error(r->t)
+			  : r->mb_lost[0] != '\0'                              ? r->mb_lost
 										: sm_strerror(rc);
 
 	if (rc == SM_E_CLOSED && r->kind == SM_TRANSPORT_FILE) {
@@ -976,6 +986,7 @@ static enum sess_end poll_meter(struct sm_reader *r, struct meter *m, enum sm_er
 			if (atomic_load(&r->stop))
 				return SESS_STOP; /* whatever a cancelled read says */
 			if (act.mb_rc == SM_E_IO || act.mb_rc == SM_E_CLOSED) {
+				snprintf(r->mb_lost, sizeof r->mb_lost, "%s", err); /* the link's reason */
 				*lost_rc = act.mb_rc;
 				return SESS_LOST;
 			}

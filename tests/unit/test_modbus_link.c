@@ -749,6 +749,83 @@ static void test_tcp_connect_stop(void **state)
 }
 
 /*
+ * A late answer that arrives after the next identical request went out is
+ * followed by the slave's answer to that request: after a timeout, until
+ * the next clean exchange, two answers back to back are both dropped
+ * (SM_E_SYNTAX), since nothing in an RTU frame tells which is which.  The
+ * test thread is the slave here: it takes the two requests and sends the
+ * late answer and the on-time one in one write.
+ */
+struct twice {
+	struct sm_mb_link *l;
+	enum sm_err rc1, rc2, rc3;
+	char err2[256];
+	uint16_t w[4];
+};
+
+static void *twice_reader(void *arg)
+{
+	struct twice *t = arg;
+	char err[256];
+	int exc;
+
+	t->rc1 = sm_mb_link_read(t->l, UNIT, 3, HOLD_START, 2, 100, t->w, &exc, err, sizeof err);
+	t->rc2 = sm_mb_link_read(t->l, UNIT, 3, HOLD_START, 2, 2000, t->w, &exc, t->err2, sizeof t->err2);
+	t->rc3 = sm_mb_link_read(t->l, UNIT, 3, HOLD_START, 2, 2000, t->w, &exc, err, sizeof err);
+	return NULL;
+}
+
+static size_t take_request(int master, uint8_t *req)
+{
+	size_t have = 0;
+	int64_t until = mono_ms() + 5000;
+	while (have < 8 && mono_ms() < until) {
+		struct pollfd pfd = { .fd = master, .events = POLLIN };
+		if (poll(&pfd, 1, 100) == 1) {
+			ssize_t n = read(master, req + have, 8 - have);
+			if (n > 0)
+				have += (size_t)n;
+		}
+	}
+	return have;
+}
+
+static void test_rtu_two_answers(void **state)
+{
+	(void)state;
+	struct srv s;
+	char dev[128], warn[256];
+	struct twice t;
+	uint8_t req[8], out[600];
+	pthread_t tid;
+
+	pty_srv(&s, dev, sizeof dev); /* no slave thread: the test answers */
+	memset(&t, 0, sizeof t);
+	t.l = open_ok(dev, &line_9600, warn, sizeof warn);
+	assert_int_equal(pthread_create(&tid, NULL, twice_reader, &t), 0);
+	assert_int_equal(take_request(s.fd, req), 8); /* the first: not answered in time */
+	assert_int_equal(take_request(s.fd, req), 8); /* the second */
+	s.map->tab_registers[0] = 0xAAAA;             /* the late answer's value */
+	size_t n = build_answer(&s, req, UNIT, 2, out);
+	s.map->tab_registers[0] = 0xBBBB;             /* the on-time one's */
+	n += build_answer(&s, req, UNIT, 2, out + n);
+	write_all(s.fd, out, n);
+	assert_int_equal(take_request(s.fd, req), 8); /* the third: a clean exchange */
+	n = build_answer(&s, req, UNIT, 2, out);
+	write_all(s.fd, out, n);
+	pthread_join(tid, NULL);
+	assert_int_equal(t.rc1, SM_E_TIMEOUT);
+	assert_int_equal(t.rc2, SM_E_SYNTAX);
+	assert_non_null(strstr(t.err2, "two answers"));
+	assert_int_equal(t.rc3, SM_OK);
+	assert_int_equal(t.w[0], 0xBBBB);
+	sm_mb_link_close(t.l);
+	close(s.fd);
+	modbus_free(s.ctx);
+	modbus_mapping_free(s.map);
+}
+
+/*
  * Stop and cancel end a read that waits for an answer (Timeout up to 10 s)
  * at once: the peer takes the request and never answers; once the request
  * has arrived, another thread sets the stop flag (RTU on a pty) or calls
@@ -1026,6 +1103,7 @@ int main(void)
 		cmocka_unit_test(test_tcp_connect_stop),
 		cmocka_unit_test(test_rtu_over_tcp),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_rtu_two_answers),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
