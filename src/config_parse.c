@@ -96,6 +96,16 @@ static void quote_bytes(const char *p, size_t n, char *out, size_t cap)
 	out[o] = '\0';
 }
 
+/* A token for a message: quoted, unless it holds a run of hex digits as
+ * long as a key's half (a key typed without quotes never goes into a log
+ * line); then only its length. */
+static void quote_token(const struct tok *t, char *out, size_t cap)
+{
+	quote_bytes(t->p, t->n, out, cap);
+	if (sm_text_has_key_digits(out))
+		snprintf(out, cap, "a value of %zu characters (not shown: it may be a key)", t->n);
+}
+
 static bool is_word_char(int ch)
 {
 	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
@@ -518,7 +528,7 @@ static bool tok_value(struct lexer *lx, struct tok *t, struct sm_cfg_value *v)
 		v->num = d;
 		return true;
 	case NUM_RANGE:
-		quote_bytes(t->p, t->n, q, sizeof(q));
+		quote_token(t, q, sizeof(q));
 		lex_error(lx, t->line, "number out of range: %s", q);
 		return false;
 	case NUM_SYNTAX:
@@ -533,7 +543,7 @@ static bool tok_value(struct lexer *lx, struct tok *t, struct sm_cfg_value *v)
 		}
 		return true;
 	}
-	quote_bytes(t->p, t->n, q, sizeof(q));
+	quote_token(t, q, sizeof(q));
 	lex_error(lx, t->line,
 		  "unexpected %s (quote values that contain characters other than letters, digits and '_')",
 		  q);
@@ -656,7 +666,7 @@ static void describe_tok(const struct tok *t, char *out, size_t cap)
 		snprintf(out, cap, "the end of the line");
 		break;
 	case TOK_WORD:
-		quote_bytes(t->p, t->n, out, cap);
+		quote_token(t, out, cap);
 		break;
 	case TOK_STRING:
 		snprintf(out, cap, "a quoted string");

@@ -565,7 +565,9 @@ static void test_parse_syntax_errors(void **state)
 		    "x.conf:1: unexpected \"1-0:1.8.0\" (quote values that contain characters other "
 		    "than letters, digits and '_')");
 	parse_fails("\n\nA 1e999\n", "x.conf:3: number out of range: \"1e999\"");
-	parse_fails("A 0x10000000000000000\n", "x.conf:1: number out of range: \"0x10000000000000000\"");
+	/* (16 hex digits or more may be a key: not shown) */
+	parse_fails("A 0x10000000000000000\n",
+		    "x.conf:1: number out of range: a value of 19 characters (not shown: it may be a key)");
 	parse_fails("\"Key\" 5\n", "x.conf:1: expected an option name or a block, got a quoted string");
 	parse_fails("5Key 5\n", "x.conf:1: expected an option name or a block, got \"5Key\"");
 	parse_fails("Ke-y 5\n", "x.conf:1: expected an option name or a block, got \"Ke-y\"");
@@ -682,8 +684,8 @@ static void test_parse_misc(void **state)
 		    "x.conf:1: unexpected \"\\x01\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff\\xff...\" "
 		    "(quote values that contain characters other than letters, digits and '_')");
 	/* Long offending words are cut in the message. */
-	parse_fails("A aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/\n",
-		    "x.conf:1: unexpected \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\" (quote values "
+	parse_fails("A zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz/\n",
+		    "x.conf:1: unexpected \"zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz...\" (quote values "
 		    "that contain characters other than letters, digits and '_')");
 }
 
@@ -3327,10 +3329,34 @@ static void test_mb_by_hand(void **state)
 			   "\"modbus\"");
 }
 
+/* A key typed without quotes is never quoted back in a syntax error. */
+static void test_parse_error_hides_keys(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"Key 8F3A-C9E1-8F3A-C9E1-8F3A-C9E1-8F3A-C9E1\n",
+		"Key 0x8F3AC9E18F3AC9E18F3AC9E18F3AC9E1\n",
+		"Key 8F3AC9E18F3AC9E1 8F3AC9E18F3AC9E1 <\n",
+		"<Meter 8F3AC9E18F3AC9E1+8F3AC9E18F3AC9E1>\n",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct sm_cfg_node root;
+		char err[256] = "";
+		memset(&root, 0, sizeof root);
+		enum sm_err rc = parse_n(bad[i], strlen(bad[i]), "k.conf", &root, err, sizeof(err));
+		sm_cfg_node_free(&root);
+		assert_int_equal(rc, SM_E_CONFIG);
+		assert_true(err[0] != '\0');
+		if (strstr(err, "8F3A") != NULL || strstr(err, "C9E1") != NULL)
+			fail_msg("a key shows in the error: %s", err);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_full_collectd_conf),
+		cmocka_unit_test(test_parse_error_hides_keys),
 		cmocka_unit_test(test_parse_bare_meters),
 		cmocka_unit_test(test_parse_plugin_block_not_first),
 		cmocka_unit_test(test_parse_comments),
