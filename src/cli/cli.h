@@ -27,6 +27,10 @@ int sm_cmd_probe(int argc, char **argv);
 
 /* stderr diagnostics: one line with the prefix of the level. */
 void sm_cli_log(enum sm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt_long returned c ('?' unknown option, ':' missing value; the
+ * option strings start with ':' and opterr is 0): log it ourselves, never
+ * echoing text that looks like key digits. */
+void sm_cli_option_error(const char *cmd, int c, int argc, char **argv);
 /* struct sm_log callback writing to stderr. */
 void sm_cli_log_cb(void *ctx, enum sm_log_level level, const char *msg);
 

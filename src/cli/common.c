@@ -1,8 +1,12 @@
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli.h"
+#include "config.h"
 
 static const char *prefix(enum sm_log_level level)
 {
@@ -183,4 +187,27 @@ int sm_cli_format_opt(const char *arg, enum sm_format *out)
 		return 0;
 	sm_cli_log(SM_LOG_ERROR, "--format: expected json, influx or text, got \"%s\"", arg);
 	return -1;
+}
+
+void sm_cli_option_error(const char *cmd, int c, int argc, char **argv)
+{
+	/* A short option names itself (optopt; the rest of its cluster is not
+	 * looked at); a long one is the argument getopt just passed. */
+	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
+	bool short_opt = c == '?' && optopt > 0;
+	char name[64];
+
+	if (short_opt && optopt < 128 && optopt > ' ') {
+		snprintf(name, sizeof name, "-%c", optopt);
+	} else if (sm_text_has_key_digits(arg)) { /* a key in the wrong place: never echoed */
+		sm_cli_log(SM_LOG_ERROR, "%s: a bad option of %zu characters (not shown: they look like key "
+			   "digits; a key goes after --key)", cmd, strlen(arg));
+		return;
+	} else {
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+	}
+	if (c == ':')
+		sm_cli_log(SM_LOG_ERROR, "%s: option %s needs a value", cmd, name);
+	else
+		sm_cli_log(SM_LOG_ERROR, "%s: unknown option %s (smartmeter %s --help lists them)", cmd, name, cmd);
 }

@@ -122,8 +122,13 @@ int sm_cmd_decode(int argc, char **argv)
 		goto out;
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:d:h", o.opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:d:h", o.opts, NULL)) != -1) {
 		switch (c) {
+		case '?':
+		case ':':
+			sm_cli_option_error("decode", c, argc, argv);
+			goto out;
 		case 'x':
 			hex = true;
 			break;

@@ -177,8 +177,13 @@ int sm_cmd_read(int argc, char **argv)
 	sm_cli_opts_init(&o, cmd_opts, sizeof cmd_opts / sizeof cmd_opts[0]);
 	sm_config_init(&cfg);
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:p:d:h", o.opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:p:d:h", o.opts, NULL)) != -1) {
 		switch (c) {
+		case '?':
+		case ':':
+			sm_cli_option_error("read", c, argc, argv);
+			goto out;
 		case 'c':
 			config_path = optarg;
 			break;

@@ -434,8 +434,13 @@ int sm_cmd_simulate(int argc, char **argv)
 	o.parity = 'N';
 	o.proc_ms = 10;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":p:h", opts, NULL)) != -1) {
 		switch (c) {
+		case '?':
+		case ':':
+			sm_cli_option_error("simulate", c, argc, argv);
+			goto out;
 		case 'p':
 			proto_name = optarg;
 			break;

@@ -284,7 +284,10 @@ for argv, want in (
         (["decode", "-p", "dsmr", KEY], "cannot read the input file given (32 characters"),
         (["probe", "--key=" + KEY], "probe: expected a DEVICE, got 38 characters"),
         (["read", "-p", "dsmr", "-d", "/dev/null", "--check", "--key-file", KEY[:31]],
-         "--key-file: cannot open the file given (31 characters")):
+         "--key-file: cannot open the file given (31 characters"),
+        (["read", "-p", "dsmr", "-d", "/dev/null", "--kee=" + KEY], "a bad option of 38 characters"),
+        (["decode", "-p", "dsmr", "--kye", KEY.lower(), "/dev/null"], "unknown option --kye"),
+        (["simulate", "-p", "dsmr", "-K" + KEY], "unknown option -K ")):
     code, out, err = run([SMARTMETER] + argv)
     check(code == 2 and want in err, "%s with a key in the wrong place: exit 2, %r (%s: %s)"
           % (argv[0], want, code, err.strip()[:160]))
