@@ -172,6 +172,10 @@ test_all() {
 		       ./tests/unit/test_modbus_link'
 	extra "smartmeter read of a faulty Modbus bus under valgrind (no errors, no definite leaks)" \
 		sh tests/e2e/valgrind_modbus.sh _build
+	say "valgrind: fault injection (a port that vanishes 20 times, bit flips) through the threaded reader"
+	extra "test_faults under valgrind (memcheck, no errors, no definite leaks)" \
+		sh -c 'cd _build && SM_FAULTS_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check=full \
+		       --errors-for-leak-kinds=definite ./tests/unit/test_faults'
 	say "fuzzing: every libFuzzer target for ${FUZZ_CI_SECONDS:-5} s (ASan + UBSan), from its seed corpus"
 	for t in $(cd _build && make -s print-fuzz-targets); do
 		extra "$t: ${FUZZ_CI_SECONDS:-5} s of libFuzzer without a finding" \
