@@ -496,13 +496,16 @@ static bool is_reading_name(const char *s)
 	size_t n = 0;
 	for (; s[n] != '\0'; n++) {
 		char ch = s[n];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
+		/* capitals only in the OBIS groups of obis_A_B_C_D_E names
+		 * (obis_0_0_C_1_0): elsewhere one is a typo */
+		bool upper = ch >= 'A' && ch <= 'Z' && strncmp(s, "obis_", 5) == 0;
+		if (!((ch >= 'a' && ch <= 'z') || upper || (ch >= '0' && ch <= '9') || ch == '_'))
 			return false;
 	}
 	return n > 0 && n < SM_NAME_LEN;
 }
 
-#define SELECT_WHAT "reading names ([a-z0-9_]+) or OBIS codes such as \"1-0:1.8.0\""
+#define SELECT_WHAT "reading names ([a-z0-9_]+, obis_0_0_C_1_0) or OBIS codes such as \"1-0:1.8.0\""
 
 static enum sm_err set_select(struct sm_meter_cfg *m, const struct sm_cfg_value *v, size_t nv,
 			      const struct optctx *x)

@@ -1135,8 +1135,10 @@ static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err 
  * true when the reader is done (end of a file with exit_at_eof). */
 static bool input_ended(struct sm_reader *r, enum sm_err rc, int64_t now, int64_t now_ms)
 {
-	/* End of a file or stream: complete what was pending. */
-	if (rc == SM_E_CLOSED && r->pending)
+	/* End of a file or stream, or a port that hung up or failed:
+	 * complete what was pending (a frame that ended just before is
+	 * good; one that was cut is counted as such). */
+	if (r->pending)
 		idle_all(r, now, now_ms);
 	r->pending = false;
 	if (rc == SM_E_CLOSED && r->kind == SM_TRANSPORT_FILE && r->opts.exit_at_eof) {

@@ -54,6 +54,7 @@ struct sm_out {
 	FILE *f;
 	int64_t window_ms; /* meter-time plausibility window (0 = accept any) */
 	bool failed;       /* stdout broke (EPIPE) */
+	char *storage;     /* one set's lines, reused (under mu); NULL: out of memory */
 };
 void sm_out_init(struct sm_out *o, FILE *f, enum sm_format format, int64_t window_ms);
 void sm_out_destroy(struct sm_out *o);

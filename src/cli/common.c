@@ -73,6 +73,8 @@ void sm_cli_meter_help(FILE *f)
 	}
 }
 
+enum { SM_OUT_CAP = 64 * 1024 };
+
 void sm_out_init(struct sm_out *o, FILE *f, enum sm_format format, int64_t window_ms)
 {
 	pthread_mutex_init(&o->mu, NULL);
@@ -80,10 +82,13 @@ void sm_out_init(struct sm_out *o, FILE *f, enum sm_format format, int64_t windo
 	o->format = format;
 	o->window_ms = window_ms;
 	o->failed = false;
+	o->storage = malloc(SM_OUT_CAP);
 }
 
 void sm_out_destroy(struct sm_out *o)
 {
+	free(o->storage);
+	o->storage = NULL;
 	pthread_mutex_destroy(&o->mu);
 }
 
@@ -100,15 +105,15 @@ static void out_flush(struct sm_out *o, struct sm_buf *b)
 size_t sm_out_emit(struct sm_out *o, const struct sm_meter_cfg *m, const struct sm_reading_set *s,
 		   int64_t rx_ms)
 {
-	enum { CAP = 64 * 1024 };
-	char *storage = malloc(CAP);
 	struct sm_buf b;
 	size_t printed = 0;
 
-	if (storage == NULL)
-		return 0;
-	sm_buf_init(&b, storage, CAP);
 	pthread_mutex_lock(&o->mu);
+	if (o->storage == NULL) {
+		pthread_mutex_unlock(&o->mu);
+		return 0;
+	}
+	sm_buf_init(&b, o->storage, SM_OUT_CAP);
 	if (o->format == SM_FORMAT_TEXT && s->n > 0) {
 		sm_buf_addf(&b, "%-12s %-34s %22s %-5s %-18s %s\n", "METER", "NAME", "VALUE", "UNIT", "OBIS", "TIME");
 	}
@@ -128,7 +133,6 @@ size_t sm_out_emit(struct sm_out *o, const struct sm_meter_cfg *m, const struct 
 		sm_buf_addc(&b, '\n');
 	out_flush(o, &b);
 	pthread_mutex_unlock(&o->mu);
-	free(storage);
 	return printed;
 }
 

@@ -204,14 +204,20 @@ fail:
 void sim_pty_close(struct sim_pty *p)
 {
 	/* Give a reader the chance to take the last frame before the pty goes:
-	 * wait (at most 2 s) until nothing is left unread on the slave side.
-	 * (tcdrain on a pty master would wait forever without a reader.) */
+	 * wait (at most 2 s) until nothing is left unread on the slave side,
+	 * seen twice 20 ms apart, since the kernel moves what the master
+	 * wrote to the slave side a little later (a work queue).  (tcdrain
+	 * on a pty master would wait forever without a reader.) */
+	int empty = 0;
 	for (int64_t until = sm_mono_ms() + 2000; p->slave >= 0 && sm_mono_ms() < until;) {
 		int left = 0;
-		if (ioctl(p->slave, FIONREAD, &left) != 0 || left == 0)
+		if (ioctl(p->slave, FIONREAD, &left) != 0)
+			break;
+		empty = left == 0 ? empty + 1 : 0;
+		if (empty >= 2)
 			break;
 		struct pollfd none = { .fd = -1 };
-		poll(&none, 0, 10);
+		poll(&none, 0, left == 0 ? 20 : 10);
 	}
 	if (p->linked)
 		unlink(p->link);

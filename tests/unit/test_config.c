@@ -908,7 +908,7 @@ static void test_opt_select(void **state)
 	assert_string_equal(f->m->select[3], "1.8.0");
 	assert_true(f->m->select_is_obis[3]);
 #define SEL_ERR(got)                                                                                \
-	"meter \"home\": Select: expected reading names ([a-z0-9_]+) or OBIS codes such as "         \
+	"meter \"home\": Select: expected reading names ([a-z0-9_]+, obis_0_0_C_1_0) or OBIS codes such as "         \
 	"\"1-0:1.8.0\", got " got
 	set_fails(f, "Select", vstr("Energy_Import"), SEL_ERR("\"Energy_Import\""));
 	set_fails(f, "Select", vstr("1-0:1.8.0x"), SEL_ERR("\"1-0:1.8.0x\""));
@@ -1306,10 +1306,10 @@ static void test_flags_invalid(void **state)
 	flag_fails(f, "ignore-checksum", "maybe",
 		   "--ignore-checksum: expected true, false, yes, no, 1 or 0, got \"maybe\"");
 	flag_fails(f, "select", "energy_import,,power_import",
-		   "--select: expected reading names ([a-z0-9_]+) or OBIS codes such as \"1-0:1.8.0\", "
+		   "--select: expected reading names ([a-z0-9_]+, obis_0_0_C_1_0) or OBIS codes such as \"1-0:1.8.0\", "
 		   "got \"\"");
 	flag_fails(f, "select", "Energy",
-		   "--select: expected reading names ([a-z0-9_]+) or OBIS codes such as \"1-0:1.8.0\", "
+		   "--select: expected reading names ([a-z0-9_]+, obis_0_0_C_1_0) or OBIS codes such as \"1-0:1.8.0\", "
 		   "got \"Energy\"");
 	assert_int_equal(f->m->nselect, 0);
 	flag_fails(f, "unit-id", "1", "--unit-id: unknown option (known: " KNOWN_FLAGS ")");
@@ -3329,6 +3329,28 @@ static void test_mb_by_hand(void **state)
 			   "\"modbus\"");
 }
 
+/* Letters of an OBIS group are kept in obis_ names (SPEC section 6), so
+ * Select takes capitals there, and only there. */
+static void test_select_obis_name(void **state)
+{
+	(void)state;
+	struct sm_config c;
+	struct sm_meter_cfg *m = NULL;
+	char err[256];
+
+	sm_config_init(&c);
+	assert_int_equal(sm_config_add_meter(&c, "home", &m, err, sizeof(err)), SM_OK);
+	struct sm_cfg_value ob = vstr("obis_0_0_C_1_0");
+	assert_int_equal(sm_meter_set(m, "Select", &ob, 1, err, sizeof(err)), SM_OK);
+	assert_int_equal(m->nselect, 1);
+	assert_string_equal(m->select[0], "obis_0_0_C_1_0");
+	assert_true(sm_meter_selects(m, NULL, "obis_0_0_C_1_0"));
+	assert_false(sm_meter_selects(m, NULL, "obis_0_0_c_1_0"));
+	struct sm_cfg_value bad = vstr("Obis_0_0_C_1_0");
+	assert_int_equal(sm_meter_set(m, "Select", &bad, 1, err, sizeof(err)), SM_E_CONFIG);
+	sm_config_free(&c);
+}
+
 /* A key typed without quotes is never quoted back in a syntax error. */
 static void test_parse_error_hides_keys(void **state)
 {
@@ -3357,6 +3379,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_full_collectd_conf),
 		cmocka_unit_test(test_parse_error_hides_keys),
+		cmocka_unit_test(test_select_obis_name),
 		cmocka_unit_test(test_parse_bare_meters),
 		cmocka_unit_test(test_parse_plugin_block_not_first),
 		cmocka_unit_test(test_parse_comments),
