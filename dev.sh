@@ -176,6 +176,8 @@ test_all() {
 	extra "test_faults under valgrind (memcheck, no errors, no definite leaks)" \
 		sh -c 'cd _build && SM_FAULTS_VALGRIND=1 valgrind -q --error-exitcode=1 --leak-check=full \
 		       --errors-for-leak-kinds=definite ./tests/unit/test_faults'
+	say "soak: a compressed day (86,400 telegrams a meter) through one smartmeter read, memory flat"
+	extra "make soak: every telegram of a compressed day read, flat memory" sh -c 'cd _build && make -s soak'
 	say "fuzzing: every libFuzzer target for ${FUZZ_CI_SECONDS:-5} s (ASan + UBSan), from its seed corpus"
 	for t in $(cd _build && make -s print-fuzz-targets); do
 		extra "$t: ${FUZZ_CI_SECONDS:-5} s of libFuzzer without a finding" \
