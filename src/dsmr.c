@@ -850,6 +850,8 @@ enum sm_err sm_dsmr_encode(const struct sm_reading_set *s, const char *header, b
 		if (sm_buf_addf(&b, "%04X", (unsigned)crc) != SM_OK)
 			return SM_E_FULL;
 	}
+	if (b.len > SM_DSMR_MAX) /* more than a framer takes ('/' .. CRC) */
+		return SM_E_FULL;
 	if (sm_buf_adds(&b, "\r\n") != SM_OK)
 		return SM_E_FULL;
 	*outlen = b.len;

@@ -112,7 +112,9 @@ enum sm_err sm_dsmr_decode(const struct sm_frame *frame, struct sm_reading_set *
  * 4 hex digits, CR LF.  A set with a meter time starts with a 0-0:1.0.0
  * line.  Times are written as Dutch local time (W = UTC+1, S = UTC+2 under
  * the EU summer time rule).  A NUL is written after the telegram, so cap
- * must exceed it by one byte.  Returns SM_OK and *outlen, SM_E_FULL, or
+ * must exceed it by one byte.  Returns SM_OK and *outlen, SM_E_FULL (also
+ * for a telegram longer than SM_DSMR_MAX from '/' to its CRC, which no
+ * framer would take), or
  * SM_E_SYNTAX for a header or text that cannot be sent ('(', ')' or control
  * characters) or SM_E_RANGE for a time outside 2000..2099 or a value that
  * needs more than 18 digits in the unit written.
