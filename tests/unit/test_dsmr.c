@@ -1213,6 +1213,20 @@ static void test_encode_limits(void **state)
 	assert_int_equal(sm_dsmr_encode(in, "X\r\n", true, buf, sizeof buf, &n), SM_E_SYNTAX);
 	meter_set(in, 50, 1);
 	assert_int_equal(sm_dsmr_encode(in, "X", true, buf, sizeof buf, &n), SM_E_FULL);
+
+	/* a telegram longer than a framer takes is not written, however large
+	 * the buffer (fuzz finding: a decoded set encoded again grew beyond
+	 * SM_DSMR_MAX) */
+	sm_set_clear(in);
+	for (int i = 0; i < 400; i++)
+		num(in, 1, 0, 1 + i % 90, 8, i / 90, 999999999999999999LL, -3, SM_UNIT_WH, 0);
+	uint8_t *huge = malloc(4 * SM_DSMR_MAX);
+	assert_non_null(huge);
+	assert_int_equal(sm_dsmr_encode(in, "X", true, huge, 4 * SM_DSMR_MAX, &n), SM_E_FULL);
+	in->n = 100; /* fewer lines fit, and frame */
+	assert_int_equal(sm_dsmr_encode(in, "X", true, huge, 4 * SM_DSMR_MAX, &n), SM_OK);
+	assert_int_equal(frame_decode(huge, n, false, out, NULL, NULL, NULL), SM_READINGS);
+	free(huge);
 	free(in);
 	free(out);
 }
