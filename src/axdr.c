@@ -177,20 +177,20 @@ static enum sm_err skip_end(const struct sm_axdr_it *it, const uint8_t **out)
 		return SM_OK;
 	}
 	/* elements still to visit per open container */
-	uint32_t todo[SM_AXDR_MAX_DEPTH + 1];
+	uint32_t left[SM_AXDR_MAX_DEPTH + 1];
 	unsigned sp = 0;
 	if (it->depth + 1u > SM_AXDR_MAX_DEPTH)
 		return SM_E_SYNTAX;
-	todo[0] = it->len;
+	left[0] = it->len;
 	const uint8_t *q = it->val;
 	for (;;) {
-		if (todo[sp] == 0) {
+		if (left[sp] == 0) {
 			if (sp == 0)
 				break;
 			sp--;
 			continue;
 		}
-		todo[sp]--;
+		left[sp]--;
 		struct head h;
 		enum sm_err rc = head(q, it->end, &h);
 		if (rc != SM_OK)
@@ -199,7 +199,7 @@ static enum sm_err skip_end(const struct sm_axdr_it *it, const uint8_t **out)
 		if (h.type == SM_AXDR_ARRAY || h.type == SM_AXDR_STRUCT) {
 			if (it->depth + sp + 2u > SM_AXDR_MAX_DEPTH)
 				return SM_E_SYNTAX;
-			todo[++sp] = h.len;
+			left[++sp] = h.len;
 		}
 	}
 	*out = q;

@@ -9,6 +9,7 @@
  * No logging, no globals; the keys live only inside struct sm_gcm and are
  * wiped by sm_gcm_free.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,52 @@ enum sm_err sm_gcm_apdu_length(const uint8_t *p, size_t n, size_t cap, size_t *t
 	if (len > cap || hdr + len > cap)
 		return SM_E_SYNTAX;
 	*total = hdr + len;
+	return SM_OK;
+}
+
+/* (gcm.h) */
+enum sm_err sm_gcm_apdu_total(const uint8_t *p, size_t n, size_t cap, size_t *total, struct sm_diag *diag)
+{
+	size_t t = 0;
+
+	*total = 0;
+	if (n == 0 || p[0] != 0xDB)
+		return SM_NEED_MORE;
+	enum sm_err rc = sm_gcm_apdu_length(p, n, cap, &t);
+	if (rc == SM_OK) {
+		*total = t;
+		return SM_OK;
+	}
+	if (rc == SM_NEED_MORE)
+		return SM_NEED_MORE;
+	if (sm_gcm_apdu_length(p, n, SIZE_MAX, &t) == SM_OK) {
+		sm_diag_set(diag, "ciphered APDU of %zu bytes exceeds %zu: dropped", t, cap);
+		return SM_E_TOO_LONG;
+	}
+	sm_diag_set(diag, "ciphered APDU header malformed (DB %02X ...): dropped", n > 1 ? p[1] : 0u);
+	return SM_E_SYNTAX;
+}
+
+/* (gcm.h) */
+enum sm_err sm_gcm_apdu_complete(const uint8_t *p, size_t n, size_t total, size_t *done, struct sm_diag *diag)
+{
+	*done = 0;
+	if (n == 0) {
+		sm_diag_set(diag, "empty DLMS APDU (segments without data)");
+		return SM_E_SYNTAX;
+	}
+	if (p[0] != 0xDB) {
+		*done = n;
+		return SM_OK;
+	}
+	if (total == 0 || n < total) {
+		if (total > 0)
+			sm_diag_set(diag, "ciphered APDU of %zu bytes: its segments ended after %zu", total, n);
+		else
+			sm_diag_set(diag, "ciphered APDU: its segments ended inside its header (%zu bytes)", n);
+		return SM_E_TRUNCATED;
+	}
+	*done = total;
 	return SM_OK;
 }
 

@@ -54,6 +54,22 @@ void sm_gcm_free(struct sm_gcm *g);
 enum sm_err sm_gcm_apdu_length(const uint8_t *p, size_t n, size_t cap, size_t *total);
 
 /*
+ * Reassembly of an APDU from transport segments (mbus.c, hdlc.c), with the
+ * reason for the caller's diag.  p[0..n) is what was collected so far.
+ *
+ * sm_gcm_apdu_total: a 0xDB APDU's whole length once its header is in:
+ *   SM_OK (*total > 0); SM_NEED_MORE (not 0xDB, or its header incomplete:
+ *   *total 0); SM_E_TOO_LONG (longer than cap); SM_E_SYNTAX (header
+ *   malformed).
+ * sm_gcm_apdu_complete: the segments ended (total as above, 0 = unknown):
+ *   SM_OK and *done = the APDU's length (total for a 0xDB APDU, n for any
+ *   other); SM_E_TRUNCATED (a 0xDB APDU shorter than its header says, or
+ *   cut inside its header); SM_E_SYNTAX (nothing collected).
+ */
+enum sm_err sm_gcm_apdu_total(const uint8_t *p, size_t n, size_t cap, size_t *total, struct sm_diag *diag);
+enum sm_err sm_gcm_apdu_complete(const uint8_t *p, size_t n, size_t total, size_t *done, struct sm_diag *diag);
+
+/*
  * Decrypt the ciphered APDU at apdu[0..n) into plain[0..cap).  Every length
  * is validated before anything is copied.  Returns SM_OK (*plain_len, info
  * set), SM_E_TRUNCATED (n shorter than the APDU says), SM_E_SYNTAX

@@ -333,50 +333,23 @@ static enum sm_err join(struct sm_hdlc *h, const struct sm_hdlc_frame *fr, struc
 	memcpy(h->apdu + h->alen, p, n);
 	h->alen += n;
 
-	size_t total = 0;
-	bool ciphered = h->alen > 0 && h->apdu[0] == 0xDB;
-	if (ciphered) {
-		enum sm_err rc = sm_gcm_apdu_length(h->apdu, h->alen, SM_DLMS_MAX_APDU, &total);
-		if (rc == SM_NEED_MORE) {
-			total = 0;
-		} else if (rc != SM_OK) {
-			size_t t = 0;
-			if (sm_gcm_apdu_length(h->apdu, h->alen, SIZE_MAX, &t) == SM_OK) {
-				sm_diag_set(&tmp, "ciphered APDU of %zu bytes exceeds %d: dropped", t,
-					    SM_DLMS_MAX_APDU);
-				first_err(&err, diag, SM_E_TOO_LONG, &tmp);
-			} else {
-				sm_diag_set(&tmp, "ciphered APDU header malformed (DB %02X ...): dropped",
-					    h->alen > 1 ? h->apdu[1] : 0u);
-				first_err(&err, diag, SM_E_SYNTAX, &tmp);
-			}
-			h->state = more ? ST_SKIP : ST_IDLE;
-			return err;
-		}
+	size_t total = 0, done = 0;
+	enum sm_err rc = sm_gcm_apdu_total(h->apdu, h->alen, SM_DLMS_MAX_APDU, &total, &tmp);
+	if (rc != SM_OK && rc != SM_NEED_MORE) {
+		first_err(&err, diag, rc, &tmp);
+		h->state = more ? ST_SKIP : ST_IDLE;
+		return err;
 	}
 	if (more)
 		return err;
 
 	h->state = ST_IDLE;
-	size_t done = h->alen;
-	if (ciphered) {
-		if (total == 0 || h->alen < total) {
-			if (total > 0)
-				sm_diag_set(&tmp, "ciphered APDU of %zu bytes: its segments ended after %zu",
-					    total, h->alen);
-			else
-				sm_diag_set(&tmp, "ciphered APDU: its segments ended inside its header "
-					    "(%zu bytes)", h->alen);
-			first_err(&err, diag, SM_E_TRUNCATED, &tmp);
-			return err;
-		}
-		h->extra += h->alen - total;
-		done = total;
-	} else if (h->alen == 0) {
-		sm_diag_set(&tmp, "empty DLMS APDU (segments without data)");
-		first_err(&err, diag, SM_E_SYNTAX, &tmp);
+	rc = sm_gcm_apdu_complete(h->apdu, h->alen, total, &done, &tmp);
+	if (rc != SM_OK) {
+		first_err(&err, diag, rc, &tmp);
 		return err;
 	}
+	h->extra += h->alen - done;
 	if (err != SM_NEED_MORE) {
 		h->ready = true;
 		h->ready_n = done;

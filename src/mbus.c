@@ -298,21 +298,10 @@ static enum sm_err segment(struct sm_mbus_dlms *d, const struct sm_mbus_frame *f
 	memcpy(d->apdu + d->len, p, n);
 	d->len += n;
 
-	if (d->total == 0 && d->len > 0 && d->apdu[0] == 0xDB) {
-		size_t t = 0;
-		enum sm_err rc = sm_gcm_apdu_length(d->apdu, d->len, SM_DLMS_MAX_APDU, &t);
-		if (rc == SM_OK) {
-			d->total = t;
-		} else if (rc != SM_NEED_MORE) {
-			if (sm_gcm_apdu_length(d->apdu, d->len, SIZE_MAX, &t) == SM_OK) {
-				sm_diag_set(&tmp, "ciphered APDU of %zu bytes exceeds %d: dropped", t,
-					    SM_DLMS_MAX_APDU);
-				first_err(&err, diag, SM_E_TOO_LONG, &tmp);
-			} else {
-				sm_diag_set(&tmp, "ciphered APDU header malformed (DB %02X ...): dropped",
-					    d->len > 1 ? d->apdu[1] : 0u);
-				first_err(&err, diag, SM_E_SYNTAX, &tmp);
-			}
+	if (d->total == 0) {
+		enum sm_err rc = sm_gcm_apdu_total(d->apdu, d->len, SM_DLMS_MAX_APDU, &d->total, &tmp);
+		if (rc != SM_OK && rc != SM_NEED_MORE) {
+			first_err(&err, diag, rc, &tmp);
 			d->state = last ? ST_IDLE : ST_SKIP;
 			return err;
 		}
@@ -320,27 +309,17 @@ static enum sm_err segment(struct sm_mbus_dlms *d, const struct sm_mbus_frame *f
 
 	size_t done = 0;
 	if (d->total > 0 && d->len >= d->total) {
+		/* complete with its header's length, whatever segments follow */
 		d->extra += d->len - d->total;
 		done = d->total;
 		d->state = last ? ST_IDLE : ST_SKIP;
 	} else if (last) {
 		d->state = ST_IDLE;
-		if (d->len > 0 && d->apdu[0] == 0xDB) {
-			if (d->total > 0)
-				sm_diag_set(&tmp, "ciphered APDU of %zu bytes: its segments ended after %zu",
-					    d->total, d->len);
-			else
-				sm_diag_set(&tmp, "ciphered APDU: its segments ended inside its header "
-					    "(%zu bytes)", d->len);
-			first_err(&err, diag, SM_E_TRUNCATED, &tmp);
+		enum sm_err rc = sm_gcm_apdu_complete(d->apdu, d->len, d->total, &done, &tmp);
+		if (rc != SM_OK) {
+			first_err(&err, diag, rc, &tmp);
 			return err;
 		}
-		if (d->len == 0) {
-			sm_diag_set(&tmp, "empty DLMS APDU (segments without data)");
-			first_err(&err, diag, SM_E_SYNTAX, &tmp);
-			return err;
-		}
-		done = d->len;
 	} else {
 		return err;
 	}

@@ -553,6 +553,25 @@ static void roundtrip_one(uint8_t sc, size_t n)
 	if (s.len > 0)
 		assert_int_equal(sm_gcm_apdu_length(s.apdu, s.len, s.len - 1, &total), SM_E_SYNTAX);
 
+	/* reassembly helpers: the length once the header is in, the end */
+	struct sm_diag rd = { { 0 } };
+	size_t done = 0;
+	size_t h = hdr_len(s.apdu);
+	assert_int_equal(sm_gcm_apdu_total(s.apdu, h - 1, s.len, &total, &rd), SM_NEED_MORE);
+	assert_int_equal(total, 0);
+	assert_int_equal(sm_gcm_apdu_total(s.apdu, s.len, s.len, &total, &rd), SM_OK);
+	assert_int_equal(total, s.len);
+	assert_int_equal(sm_gcm_apdu_total(s.apdu, s.len, s.len - 1, &total, &rd), SM_E_TOO_LONG);
+	assert_non_null(strstr(rd.msg, "exceeds"));
+	assert_int_equal(sm_gcm_apdu_complete(s.apdu, s.len, s.len, &done, &rd), SM_OK);
+	assert_int_equal(done, s.len);
+	assert_int_equal(sm_gcm_apdu_complete(s.apdu, s.len - 1, s.len, &done, &rd), SM_E_TRUNCATED);
+	assert_non_null(strstr(rd.msg, "ended after"));
+	assert_int_equal(sm_gcm_apdu_complete(s.apdu, h - 1, 0, &done, &rd), SM_E_TRUNCATED);
+	assert_int_equal(sm_gcm_apdu_complete(s.apdu, 0, 0, &done, &rd), SM_E_SYNTAX);
+	if (n > 0)
+		assert_int_equal(sm_gcm_apdu_complete(s.plain, 1, 0, &done, &rd), s.plain[0] == 0xDB ? SM_E_TRUNCATED : SM_OK);
+
 	struct sm_gcm *g = NULL;
 	assert_int_equal(sm_gcm_new(s.key, s.ak, &g), SM_OK);
 	uint8_t *plain = NULL;
