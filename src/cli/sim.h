@@ -110,6 +110,23 @@ void sim_pty_close(struct sim_pty *p);
 enum sim_wake { SIM_TIME, SIM_INPUT, SIM_STOP };
 enum sim_wake sim_wait(struct sim_pty *p, int64_t until_ms, bool input);
 
+/*
+ * A push meter: the next frame to send, built for the monotonic time
+ * mono_ms and the wall time wall_ms.  SM_OK with *p, *n set (n 0: nothing
+ * this time; p stays valid until the next call), or an error, which is
+ * logged as "cannot build <what>: ..." and the meter goes on.
+ */
+typedef enum sm_err (*sim_frame_fn)(void *ctx, int64_t mono_ms, int64_t wall_ms, const uint8_t **p, size_t *n);
+
+/*
+ * Send a frame every o->period seconds (o->count of them; 0 = until a stop
+ * signal) on the pty, dropping whatever the reader writes.  With
+ * report_baud, the reader's line speed is logged when it changes.
+ * Returns SM_EXIT_OK.  (simulate.c)
+ */
+int sim_push(struct sim_pty *pty, const struct sim_opts *o, bool report_baud, const char *what,
+	     sim_frame_fn frame, void *ctx);
+
 /* Write a whole frame to the master, giving up after 500 ms (an unread
  * pty fills up, and a meter's bytes are lost on an unread line too).
  * Returns the bytes written. */

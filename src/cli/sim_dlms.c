@@ -70,6 +70,11 @@ struct dlms_sim {
 	uint8_t plain[SM_DLMS_MAX_APDU];
 	uint8_t sealed[SM_DLMS_MAX_APDU + 64];
 	uint8_t wire[DLMS_WIRE_MAX];
+	/* sending */
+	bool as_is;            /* raw as it is */
+	char framing;
+	uint8_t sc;            /* the built-in meter's security control */
+	size_t next;           /* the fixture's next APDU */
 };
 
 /* ---------------------------------------------------------------- */
@@ -389,12 +394,34 @@ static const char *framing_name(char f)
 	return f == 'h' ? "HDLC" : f == 'r' ? "raw APDUs" : "M-Bus";
 }
 
-/* Drain (and drop) whatever the reader writes: a push meter reads nothing. */
-static void drain(int fd)
+
+/* The next frame (sim_frame_fn). */
+static enum sm_err next_frame(void *ctx, int64_t mono_ms, int64_t wall_ms, const uint8_t **p, size_t *n)
 {
-	uint8_t junk[256];
-	while (read(fd, junk, sizeof junk) > 0) {
+	struct dlms_sim *d = ctx;
+	enum sm_err e;
+
+	(void)mono_ms;
+	*n = 0;
+	if (d->as_is) {
+		*p = d->raw;
+		*n = d->raw_n;
+		return SM_OK;
 	}
+	*p = d->wire;
+	if (d->napdus > 0) {
+		struct apdu *a = &d->apdus[d->next++ % d->napdus];
+		if (a->plain == NULL)
+			return wrap(d, a->cipher, a->cipher_n, d->framing, n);
+		memcpy(d->plain, a->plain, a->plain_n);
+		restamp(d->plain, a->plain_n, wall_ms);
+		return seal_and_wrap(d, d->plain, a->plain_n, a->title, a->sc, ++a->fc, d->framing, n);
+	}
+	size_t pn = 0;
+	e = model_apdu(d, wall_ms, &pn);
+	if (e == SM_OK)
+		e = seal_and_wrap(d, d->plain, pn, d->title, d->sc, d->fc++, d->framing, n);
+	return e;
 }
 
 int sim_dlms(const struct sim_opts *o)
@@ -459,8 +486,10 @@ int sim_dlms(const struct sim_opts *o)
 		status = SM_EXIT_NONE;
 		goto out;
 	}
-	uint8_t sc = sim_security(o);
-	if (o->fixture != NULL && (o->verbatim || d->napdus == 0))
+	d->sc = sim_security(o);
+	d->framing = framing;
+	d->as_is = o->fixture != NULL && (o->verbatim || d->napdus == 0);
+	if (d->as_is)
 		sm_cli_log(SM_LOG_INFO, "simulating a dlms meter (%s as they are) on %s%s%s%s, every %g s",
 			   o->fixture, pty.pts, o->link ? " (link " : "", o->link ? o->link : "", o->link ? ")" : "",
 			   o->period);
@@ -469,63 +498,10 @@ int sim_dlms(const struct sim_opts *o)
 			   framing_name(framing),
 			   d->napdus > 0 && d->apdus[0].plain == NULL ? "encrypted APDUs as captured"
 			   : d->g == NULL                             ? "plain"
-			   : (d->napdus > 0 ? d->apdus[0].sc : sc) & 0x10 ? "encrypted and authenticated"
-									  : "encrypted",
+			   : (d->napdus > 0 ? d->apdus[0].sc : d->sc) & 0x10 ? "encrypted and authenticated"
+									     : "encrypted",
 			   pty.pts, o->link ? " (link " : "", o->link ? o->link : "", o->link ? ")" : "", o->period);
-
-	int64_t period_ms = (int64_t)llround(o->period * 1000.0);
-	if (period_ms < 1)
-		period_ms = 1;
-	int64_t due = sm_mono_ms();
-	long long sent = 0;
-	size_t next = 0;
-	int last_baud = -1;
-	status = SM_EXIT_OK;
-	for (;;) {
-		int64_t now = sm_mono_ms();
-		int baud = sim_reader_baud(pty.master);
-		if (baud != last_baud && baud > 0) {
-			sm_cli_log(SM_LOG_INFO, "the reader's line is at %d Bd", baud);
-			last_baud = baud;
-		}
-		if (now >= due) {
-			int64_t wall = sm_now_ms();
-			size_t len = 0;
-			enum sm_err e = SM_OK;
-			if (o->fixture != NULL && (o->verbatim || d->napdus == 0)) {
-				sim_write(pty.master, d->raw, d->raw_n);
-			} else if (o->fixture != NULL) {
-				struct apdu *a = &d->apdus[next++ % d->napdus];
-				if (a->plain == NULL) {
-					e = wrap(d, a->cipher, a->cipher_n, framing, &len);
-				} else {
-					memcpy(d->plain, a->plain, a->plain_n);
-					restamp(d->plain, a->plain_n, wall);
-					e = seal_and_wrap(d, d->plain, a->plain_n, a->title, a->sc, ++a->fc, framing, &len);
-				}
-			} else {
-				size_t n = 0;
-				e = model_apdu(d, wall, &n);
-				if (e == SM_OK)
-					e = seal_and_wrap(d, d->plain, n, d->title, sc, d->fc++, framing, &len);
-			}
-			if (e != SM_OK)
-				sm_cli_log(SM_LOG_ERROR, "cannot build a frame: %s", sm_strerror(e));
-			else if (len > 0)
-				sim_write(pty.master, d->wire, len);
-			drain(pty.master);
-			sent++;
-			if (o->count > 0 && sent >= o->count)
-				break;
-			due += period_ms;
-			if (due < now)
-				due = now + period_ms;
-		}
-		/* wake up at least every 200 ms to see the reader's speed */
-		int64_t until = due < now + 200 ? due : now + 200;
-		if (sim_wait(&pty, until, false) == SIM_STOP)
-			break;
-	}
+	status = sim_push(&pty, o, true, "a frame", next_frame, d);
 	sim_pty_close(&pty);
 out:
 	for (size_t i = 0; i < d->napdus; i++) {

@@ -216,6 +216,60 @@ out:
 	return e;
 }
 
+/* What the meter sends, for next_telegram. */
+struct sender {
+	const struct frame *frames; /* the fixture's telegrams (none: the model) */
+	size_t nframes, next;
+	bool verbatim;              /* frames[0] as it is */
+	struct model md;
+	struct sm_gcm *g;           /* Smarty: seal with it */
+	const uint8_t *title;
+	uint32_t fc;
+	uint8_t sc;
+	uint8_t *sealed;            /* SM_SMARTY_MAX + 128 bytes */
+	uint8_t buf[SM_DSMR_MAX + 128];
+};
+
+/* The next telegram, restamped, or a Smarty frame (sim_frame_fn). */
+static enum sm_err next_telegram(void *ctx, int64_t mono_ms, int64_t wall_ms, const uint8_t **p, size_t *n)
+{
+	struct sender *t = ctx;
+	size_t len = 0;
+
+	(void)mono_ms;
+	*p = t->buf;
+	*n = 0;
+	if (t->verbatim) {
+		*p = t->frames[0].p;
+		*n = t->frames[0].n;
+		return SM_OK;
+	}
+	if (t->nframes == 0) {
+		if (model_telegram(&t->md, wall_ms, t->buf, sizeof t->buf - 2, &len) != SM_OK)
+			return SM_OK; /* nothing this time */
+	} else {
+		const struct frame *fr = &t->frames[t->next++ % t->nframes];
+		char letter;
+		int off = sm_cet_offset(wall_ms, &letter);
+		memcpy(t->buf, fr->p, fr->n);
+		len = fr->n;
+		if (sm_dsmr_restamp(t->buf, len, sizeof t->buf - 2, &len, wall_ms, off, letter) != SM_OK)
+			len = fr->n;
+	}
+	if (len == 0)
+		return SM_OK;
+	if (len < 2 || t->buf[len - 1] != '\n') {
+		t->buf[len++] = '\r';
+		t->buf[len++] = '\n';
+	}
+	if (t->g == NULL) {
+		*n = len;
+		return SM_OK;
+	}
+	*p = t->sealed;
+	return sm_dsmr_seal_smarty(t->g, t->title, t->fc++, t->sc, t->buf, len, t->sealed, SM_SMARTY_MAX + 128, n);
+}
+
 int sim_dsmr(const struct sim_opts *o)
 {
 	int status = SM_EXIT_USAGE;
@@ -280,72 +334,28 @@ int sim_dsmr(const struct sim_opts *o)
 				     : " (Luxembourg Smarty frames, encrypted)",
 		   pty.pts, o->link ? " (link " : "", o->link ? o->link : "", o->link ? ")" : "", o->period);
 
-	struct model md;
-	memset(&md, 0, sizeof md);
-	md.import_wh[0] = 1234567.0;
-	md.import_wh[1] = 2345678.0;
-	md.export_wh[0] = 345678.0;
-	md.export_wh[1] = 45678.0;
-	md.gas_m3 = 4711.25;
-	size_t next = 0;
-	long long sent = 0;
-	int64_t period_ms = (int64_t)llround(o->period * 1000.0);
-	if (period_ms < 1)
-		period_ms = 1;
-	int64_t due = sm_mono_ms();
-	status = SM_EXIT_OK;
-	for (;;) {
-		int64_t now = sm_mono_ms();
-		if (now >= due) {
-			uint8_t buf[SM_DSMR_MAX + 128];
-			size_t len = 0;
-			if (nframes == 0) {
-				if (model_telegram(&md, sm_now_ms(), buf, sizeof buf - 2, &len) != SM_OK)
-					len = 0;
-			} else if (o->verbatim) {
-				sim_write(pty.master, frames[0].p, frames[0].n);
-			} else {
-				struct frame *fr = &frames[next++ % nframes];
-				char letter;
-				int64_t wall = sm_now_ms();
-				int off = sm_cet_offset(wall, &letter);
-				memcpy(buf, fr->p, fr->n);
-				len = fr->n;
-				if (sm_dsmr_restamp(buf, len, sizeof buf - 2, &len, wall, off, letter) != SM_OK)
-					len = fr->n;
-			}
-			if (len > 0) {
-				if (len < 2 || buf[len - 1] != '\n') {
-					buf[len++] = '\r';
-					buf[len++] = '\n';
-				}
-				if (g != NULL) {
-					size_t slen = 0;
-					enum sm_err e = sm_dsmr_seal_smarty(g, title, fc++, sc, buf, len, sealed,
-									    SM_SMARTY_MAX + 128, &slen);
-					if (e == SM_OK)
-						sim_write(pty.master, sealed, slen);
-					else
-						sm_cli_log(SM_LOG_ERROR, "cannot seal a Smarty frame: %s", sm_strerror(e));
-				} else {
-					sim_write(pty.master, buf, len);
-				}
-			}
-			/* Drain what a half-duplex reader might send (nothing for push
-			 * meters) so the pty never fills in that direction. */
-			uint8_t junk[256];
-			while (read(pty.master, junk, sizeof junk) > 0) {
-			}
-			sent++;
-			if (o->count > 0 && sent >= o->count)
-				break;
-			due += period_ms;
-			if (due < now)
-				due = now + period_ms;
-		}
-		if (sim_wait(&pty, due, false) == SIM_STOP)
-			break;
+	struct sender *t = calloc(1, sizeof *t);
+	if (t == NULL) {
+		sm_cli_log(SM_LOG_ERROR, "out of memory");
+		status = SM_EXIT_NONE;
+		sim_pty_close(&pty);
+		goto out;
 	}
+	t->frames = frames;
+	t->nframes = nframes;
+	t->verbatim = o->verbatim;
+	t->md.import_wh[0] = 1234567.0;
+	t->md.import_wh[1] = 2345678.0;
+	t->md.export_wh[0] = 345678.0;
+	t->md.export_wh[1] = 45678.0;
+	t->md.gas_m3 = 4711.25;
+	t->g = g;
+	t->title = title;
+	t->fc = fc;
+	t->sc = sc;
+	t->sealed = sealed;
+	status = sim_push(&pty, o, false, "a Smarty frame", next_telegram, t);
+	free(t);
 	sim_pty_close(&pty);
 out:
 	for (size_t i = 0; i < nframes; i++)

@@ -47,6 +47,8 @@ struct sml_sim {
 	size_t raw_n;
 	uint8_t wire[SM_SML_MAX];
 	struct sm_sml_framer framer;
+	bool as_is;         /* send raw as it is */
+	size_t next;        /* the fixture's next file */
 };
 
 /* The built-in meter's server id: type 0A, 01, manufacturer "SML", serial. */
@@ -222,12 +224,34 @@ static void restamp(struct sm_reading_set *s, int64_t now_ms)
 			s->r[i].time_ms = now;
 }
 
-/* Drain (and drop) whatever the reader writes: a push meter reads nothing. */
-static void drain(int fd)
+/* The next SML file (sim_frame_fn). */
+static enum sm_err next_file(void *ctx, int64_t mono_ms, int64_t wall_ms, const uint8_t **p, size_t *n)
 {
-	uint8_t junk[256];
-	while (read(fd, junk, sizeof junk) > 0) {
+	struct sml_sim *d = ctx;
+	struct sm_sml_enc_opts eo;
+	enum sm_err e;
+
+	if (d->as_is) {
+		*p = d->raw;
+		*n = d->raw_n;
+		return SM_OK;
 	}
+	memset(&eo, 0, sizeof eo);
+	if (d->nfiles > 0) {
+		struct sml_file *f = &d->files[d->next++ % d->nfiles];
+		eo.kermit = f->kermit;
+		restamp(f->set, wall_ms);
+		e = sm_sml_encode(f->set, &eo, d->wire, sizeof d->wire, n);
+	} else {
+		eo.server_id = server_id;
+		eo.server_id_len = sizeof server_id;
+		eo.sec_index = (uint32_t)(mono_ms / 1000);
+		e = model_set(d, wall_ms);
+		if (e == SM_OK)
+			e = sm_sml_encode(&d->set, &eo, d->wire, sizeof d->wire, n);
+	}
+	*p = d->wire;
+	return e;
 }
 
 int sim_sml(const struct sim_opts *o)
@@ -275,66 +299,11 @@ int sim_sml(const struct sim_opts *o)
 		status = SM_EXIT_NONE;
 		goto out;
 	}
-	bool as_is = o->fixture != NULL && (o->verbatim || d->nfiles == 0);
+	d->as_is = o->fixture != NULL && (o->verbatim || d->nfiles == 0);
 	sm_cli_log(SM_LOG_INFO, "simulating an sml meter (%s) on %s%s%s%s, a file every %g s",
-		   as_is ? "the fixture's bytes as they are" : o->fixture != NULL ? "the fixture's readings" : "built-in",
+		   d->as_is ? "the fixture's bytes as they are" : o->fixture != NULL ? "the fixture's readings" : "built-in",
 		   pty.pts, o->link ? " (link " : "", o->link ? o->link : "", o->link ? ")" : "", o->period);
-
-	int64_t period_ms = (int64_t)llround(o->period * 1000.0);
-	if (period_ms < 1)
-		period_ms = 1;
-	int64_t due = sm_mono_ms();
-	long long sent = 0;
-	size_t next = 0;
-	int last_baud = -1;
-	status = SM_EXIT_OK;
-	for (;;) {
-		int64_t now = sm_mono_ms();
-		int baud = sim_reader_baud(pty.master);
-		if (baud != last_baud && baud > 0) {
-			sm_cli_log(SM_LOG_INFO, "the reader's line is at %d Bd", baud);
-			last_baud = baud;
-		}
-		if (now >= due) {
-			int64_t wall = sm_now_ms();
-			size_t len = 0;
-			enum sm_err e = SM_OK;
-			if (as_is) {
-				sim_write(pty.master, d->raw, d->raw_n);
-			} else if (o->fixture != NULL) {
-				struct sml_file *f = &d->files[next++ % d->nfiles];
-				struct sm_sml_enc_opts eo;
-				memset(&eo, 0, sizeof eo);
-				eo.kermit = f->kermit;
-				restamp(f->set, wall);
-				e = sm_sml_encode(f->set, &eo, d->wire, sizeof d->wire, &len);
-			} else {
-				struct sm_sml_enc_opts eo;
-				memset(&eo, 0, sizeof eo);
-				eo.server_id = server_id;
-				eo.server_id_len = sizeof server_id;
-				eo.sec_index = (uint32_t)(now / 1000);
-				e = model_set(d, wall);
-				if (e == SM_OK)
-					e = sm_sml_encode(&d->set, &eo, d->wire, sizeof d->wire, &len);
-			}
-			if (e != SM_OK)
-				sm_cli_log(SM_LOG_ERROR, "cannot build an SML file: %s", sm_strerror(e));
-			else if (len > 0)
-				sim_write(pty.master, d->wire, len);
-			drain(pty.master);
-			sent++;
-			if (o->count > 0 && sent >= o->count)
-				break;
-			due += period_ms;
-			if (due < now)
-				due = now + period_ms;
-		}
-		/* wake up at least every 200 ms to see the reader's speed */
-		int64_t until = due < now + 200 ? due : now + 200;
-		if (sim_wait(&pty, until, false) == SIM_STOP)
-			break;
-	}
+	status = sim_push(&pty, o, true, "an SML file", next_file, d);
 	sim_pty_close(&pty);
 out:
 	for (size_t i = 0; i < d->nfiles; i++)

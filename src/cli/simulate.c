@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -229,6 +230,54 @@ void sim_pty_close(struct sim_pty *p)
 		close(p->master);
 	p->sfd = p->slave = p->master = -1;
 	p->linked = false;
+}
+
+int sim_push(struct sim_pty *pty, const struct sim_opts *o, bool report_baud, const char *what,
+	     sim_frame_fn frame, void *ctx)
+{
+	int64_t period_ms = (int64_t)llround(o->period * 1000.0);
+	if (period_ms < 1)
+		period_ms = 1;
+	int64_t due = sm_mono_ms();
+	long long sent = 0;
+	int last_baud = -1;
+
+	for (;;) {
+		int64_t now = sm_mono_ms();
+		if (report_baud) {
+			int baud = sim_reader_baud(pty->master);
+			if (baud != last_baud && baud > 0) {
+				sm_cli_log(SM_LOG_INFO, "the reader's line is at %d Bd", baud);
+				last_baud = baud;
+			}
+		}
+		if (now >= due) {
+			const uint8_t *p = NULL;
+			size_t n = 0;
+			enum sm_err e = frame(ctx, now, sm_now_ms(), &p, &n);
+			if (e != SM_OK)
+				sm_cli_log(SM_LOG_ERROR, "cannot build %s: %s", what, sm_strerror(e));
+			else if (n > 0)
+				sim_write(pty->master, p, n);
+			/* drop what a half-duplex reader might send (nothing for
+			 * push meters), so the pty never fills in that direction */
+			uint8_t junk[256];
+			while (read(pty->master, junk, sizeof junk) > 0) {
+			}
+			sent++;
+			if (o->count > 0 && sent >= o->count)
+				break;
+			due += period_ms;
+			if (due < now)
+				due = now + period_ms;
+		}
+		/* with report_baud, wake up at least every 200 ms to see the
+		 * reader's speed */
+		int64_t until = report_baud && due > now + 200 ? now + 200 : due;
+		if (sim_wait(pty, until, false) == SIM_STOP)
+			break;
+	}
+	return SM_EXIT_OK;
 }
 
 enum sim_wake sim_wait(struct sim_pty *p, int64_t until_ms, bool input)
