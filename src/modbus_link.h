@@ -61,7 +61,8 @@ enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, cons
  * Read count (1..125) registers from address addr of unit slave with
  * function 3 or 4 into dst[0..count), waiting at most timeout_ms for the
  * answer (the response timeout; bytes within an answer may be at most
- * max(timeout_ms, 50) ms apart).  Unit ids: RTU 0..247 (0 is a broadcast,
+ * max(timeout_ms, 50) ms apart, and never more than 500 ms, which bounds
+ * the one wait that stop cannot end).  Unit ids: RTU 0..247 (0 is a broadcast,
  * which no slave answers); Modbus TCP 0..247 and 255 (libmodbus 3.1.6
  * refuses 248..254: SM_E_INTERNAL).  Input that arrived since the last
  * transaction is dropped before the request goes out.
@@ -71,10 +72,13 @@ enum sm_err sm_mb_link_open(const char *device, const struct sm_line *line, cons
  *   SM_E_CRC         an answer with a bad CRC; input flushed
  *   SM_E_EXCEPTION   an exception reply; *exc = its code (1..255)
  *   SM_E_SYNTAX      a malformed answer, a reply from another unit or of
- *                    another shape (a late reply); input flushed
+ *                    another shape (a late reply), or two answers back to
+ *                    back after a timeout (see above); input flushed
  *   SM_E_IO          the port is gone (EIO, EBADF, connection reset):
  *                    close the link and reopen with back-off
  *   SM_E_INTERNAL    bad arguments
+ * After sm_mb_link_cancel or with the stop flag set: SM_E_TIMEOUT or
+ * SM_E_IO, err "cancelled".
  * err gets a short text for negative codes (libmodbus's message).
  */
 enum sm_err sm_mb_link_read(struct sm_mb_link *l, uint8_t slave, uint8_t function, uint16_t addr,
