@@ -82,6 +82,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1364,6 +1365,16 @@ enum sm_err sm_reader_start(struct sm_reader *r)
 
 	if (r == NULL || r->started)
 		return SM_E_INTERNAL;
+	/* The thread takes no process signal: it inherits a mask that blocks
+	 * every signal but those a fault raises in the faulting thread.  Were
+	 * SIGTERM taken here, its handler would run in this thread and the
+	 * host's main thread would sleep on (collectd: up to an Interval). */
+	sigset_t all, old;
+	sigfillset(&all);
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT };
+	for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++)
+		sigdelset(&all, faults[i]);
+	(void)pthread_sigmask(SIG_BLOCK, &all, &old);
 	if (r->opts.start != NULL) {
 		rc = r->opts.start(&r->tid, reader_main, r, r->tname);
 	} else {
@@ -1371,6 +1382,7 @@ enum sm_err sm_reader_start(struct sm_reader *r)
 		if (rc == 0)
 			(void)pthread_setname_np(r->tid, r->tname);
 	}
+	(void)pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0)
 		return SM_E_INTERNAL;
 	r->started = true;

@@ -104,7 +104,10 @@ struct sm_reader_opts {
 enum sm_err sm_reader_create(const struct sm_port *port, const struct sm_sink *sink,
 			     const struct sm_log *log, const struct sm_reader_opts *opts,
 			     struct sm_reader **out);
-/* Start the thread.  SM_OK or SM_E_INTERNAL. */
+/* Start the thread.  It blocks every signal except the fault signals
+ * (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT), so a process
+ * signal such as SIGTERM is handled by a host thread, never by a reader.
+ * SM_OK or SM_E_INTERNAL. */
 enum sm_err sm_reader_start(struct sm_reader *r);
 /* Ask the thread to stop (wakes back-off waits); returns at once. */
 void sm_reader_stop(struct sm_reader *r);

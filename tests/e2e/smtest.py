@@ -101,19 +101,39 @@ class Proc:
             self.pump(min(left, 0.1))
 
     def stop(self, sig=signal.SIGTERM, timeout=5.0):
-        """Send sig and wait; returns (exit code, seconds it took)."""
+        """Send sig and wait, draining the pipes meanwhile (a child that
+        logs on its way out never blocks on a full pipe); kill it after
+        timeout seconds.  Returns (exit code, seconds it took).  The time
+        each line arrived from then on is in self.stop_lines as
+        (seconds since the signal, stream, line)."""
         t0 = time.monotonic()
+        marks = {"out": len(self.out), "err": len(self.err)}
+        self.stop_lines = []
+
+        def note():
+            now = time.monotonic() - t0
+            for name in ("out", "err"):
+                lines = getattr(self, name)
+                self.stop_lines.extend((now, name, l) for l in lines[marks[name]:])
+                marks[name] = len(lines)
+
         if self.p.poll() is None:
             self.p.send_signal(sig)
-        try:
-            self.p.wait(timeout)
-        except subprocess.TimeoutExpired:
+        deadline = t0 + timeout
+        while self.p.poll() is None and time.monotonic() < deadline:
+            if self.sel.get_map():
+                self.pump(0.005)
+            else:
+                time.sleep(0.005)
+            note()
+        if self.p.poll() is None:
             self.p.kill()
-            self.p.wait()
+        self.p.wait()
         took = time.monotonic() - t0
         self.pump(0)
         while self.sel.get_map():
             self.pump(0.05)
+        note()
         return self.p.returncode, took
 
     def kill(self):

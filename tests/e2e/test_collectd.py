@@ -199,10 +199,22 @@ try:
               % (len(got_rtu), len(got_tcp)))
         cd.wait_lines(lambda p: any("no-such-port" in l for l in p.out), 5)
         check(any("no-such-port" in l for l in cd.out), "the absent device is reported (a back-off wait follows)")
+        # collectd itself is up: its read threads have run our read
+        # callback twice.  (A SIGTERM sent while collectd is still starting
+        # its threads can be taken by a thread that is just starting; the
+        # main loop then sees it only at the end of its Interval sleep.
+        # That is collectd's start-up, not our readers.)
+        up = wait_for(lambda: len(csv_values("smartmeter-quiet/total_operations-frames-*")) >= 2
+                      and len(csv_values("smartmeter-deaftcp/errors-timeout-*")) >= 2, 8)
+        check(up and len(got_rtu) >= 8, "collectd dispatched our health counters twice while the Modbus "
+              "requests still wait for their answers")
         code, took = cd.stop(signal.SIGTERM)
         check(code == 0 and took < 1.0,
               "SIGTERM stops collectd within a second while its readers wait in a read, a back-off and two "
               "Modbus timeouts of 10 s (exit %s, %.3f s)" % (code, took))
+        if took >= 1.0:
+            for t, _, l in cd.stop_lines:
+                print("  %.3f s after SIGTERM: %s" % (t, l))
         if conn is not None:
             conn.close()
     finally:
@@ -227,6 +239,9 @@ try:
     # collectd remembers the failed init and exits with status 1; our plugin
     # is unloaded by then, so how fast is collectd's own business
     check(code in (0, 1) and took < 5.0, "and stops on SIGTERM (exit %s, %.3f s)" % (code, took))
+    if took >= 1.0:
+        for t, _, l in cd.stop_lines:
+            print("  %.3f s after SIGTERM: %s" % (t, l))
 finally:
     sim.stop()
 finish()

@@ -5,6 +5,7 @@
  * event with a deadline; the only timed pauses are the simulated meter's
  * send period.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
@@ -1014,6 +1016,81 @@ static int failing_start(pthread_t *tid, void *(*fn)(void *), void *arg, const c
 	return EAGAIN;
 }
 
+/* The SigBlk mask of this process's thread named name (0 when not found). */
+static unsigned long long thread_sigblk(const char *name, bool *found)
+{
+	DIR *dir = opendir("/proc/self/task");
+	struct dirent *e;
+	unsigned long long mask = 0;
+
+	*found = false;
+	assert_non_null(dir);
+	while (!*found && (e = readdir(dir)) != NULL) {
+		char path[300], comm[64] = "", line[256];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(comm, sizeof comm, f) == NULL)
+			comm[0] = '\0';
+		fclose(f);
+		comm[strcspn(comm, "\n")] = '\0';
+		if (strcmp(comm, name) != 0)
+			continue;
+		snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
+		f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		while (fgets(line, sizeof line, f) != NULL)
+			if (sscanf(line, "SigBlk: %llx", &mask) == 1)
+				*found = true;
+		fclose(f);
+	}
+	closedir(dir);
+	return mask;
+}
+
+/* A reader thread takes no process signal (SIGTERM goes to a host thread,
+ * which collectd's main loop needs), but still the fault signals; the
+ * caller's own mask is as it was. */
+static void test_thread_signals(void **state)
+{
+	struct cap *c = cap_new();
+	struct sim *s = sim_new(30, true, false);
+	struct sm_meter_cfg m;
+	const struct sm_meter_cfg *ms[] = {&m};
+	struct sm_port port = {s->link, {115200, 8, SM_PARITY_NONE, 1}, 1, ms};
+	struct sm_sink sink = {sink_emit, c};
+	struct sm_reader_opts opts = {false, false, NULL, 0};
+	struct sm_reader *r = NULL;
+	sigset_t before, after;
+	(void)state;
+
+	meter_init(&m, "home", s->link);
+	pthread_sigmask(SIG_SETMASK, NULL, &before);
+	assert_int_equal(sm_reader_create(&port, &sink, NULL, &opts, &r), SM_OK);
+	assert_int_equal(sm_reader_start(r), SM_OK);
+	pthread_sigmask(SIG_SETMASK, NULL, &after);
+	for (int sig = 1; sig < SIGRTMIN; sig++)
+		assert_int_equal(sigismember(&before, sig), sigismember(&after, sig));
+	size_t want = 1;
+	assert_true(cap_wait(c, p_nev, &want, 3000));
+	bool found = false;
+	unsigned long long blk = thread_sigblk("sm:ttyP1", &found);
+	assert_true(found);
+	static const int blocked[] = { SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGPIPE, SIGCHLD, SIGALRM };
+	static const int open_[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+	for (size_t i = 0; i < sizeof blocked / sizeof blocked[0]; i++)
+		assert_true(blk & (1ULL << (blocked[i] - 1)));
+	for (size_t i = 0; i < sizeof open_ / sizeof open_[0]; i++)
+		assert_false(blk & (1ULL << (open_[i] - 1)));
+	assert_true(reader_end(r) < 250);
+	sim_free(s);
+	cap_free(c);
+}
+
 static void test_start_fn(void **state)
 {
 	struct cap *c = cap_new();
@@ -1990,6 +2067,7 @@ int main(void)
 		cmocka_unit_test(test_file_eof),
 		cmocka_unit_test(test_tcp_bridge),
 		cmocka_unit_test(test_start_fn),
+		cmocka_unit_test(test_thread_signals),
 		cmocka_unit_test(test_poll_session),
 		cmocka_unit_test(test_poll_bites_select),
 		cmocka_unit_test(test_poll_silent),
