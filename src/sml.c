@@ -326,7 +326,8 @@ struct dec {
 
 /* A time choice: list 2 {tag, value}; tag 1 secIndex, 2 timestamp, 3 local
  * timestamp {timestamp, localOffset, seasonOffset}.  *ms = 0 unless a
- * timestamp.  Also accepts the bare unsigned some meters send. */
+ * timestamp.  Also accepts the bare unsigned some meters send.  A timestamp
+ * is an Unsigned32 of seconds; a wider one is no time (false). */
 static bool read_time(struct cur *c, int64_t *ms)
 {
 	struct tl t, v;
@@ -344,7 +345,7 @@ static bool read_time(struct cur *c, int64_t *ms)
 		return false;
 	if (tag == 2) {
 		uint64_t ts;
-		if (!tl_next(c, &v) || !tl_uint(&v, &ts))
+		if (!tl_next(c, &v) || !tl_uint(&v, &ts) || ts > UINT32_MAX)
 			return false;
 		*ms = (int64_t)ts * 1000;
 		return true;
@@ -354,7 +355,7 @@ static bool read_time(struct cur *c, int64_t *ms)
 		uint64_t ts;
 		if (!tl_next(c, &l) || l.type != T_LIST || l.len != 3)
 			return false;
-		if (!tl_next(c, &v) || !tl_uint(&v, &ts))
+		if (!tl_next(c, &v) || !tl_uint(&v, &ts) || ts > UINT32_MAX)
 			return false;
 		*ms = (int64_t)ts * 1000;
 		return skip_value(c, 1) && skip_value(c, 1);

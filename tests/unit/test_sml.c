@@ -573,6 +573,52 @@ static void test_rare_encodings(void **state)
 #undef B
 }
 
+/* A timestamp is an Unsigned32 of seconds: one sent wider but within 32 bits
+ * is taken; a wider value (fuzz finding: its milliseconds overflowed) is no
+ * time, and the values around it are still read. */
+static void test_wide_timestamp(void **state)
+{
+	(void)state;
+	uint8_t m[256];
+	size_t k = 0;
+#define B(...) do { const uint8_t t_[] = { __VA_ARGS__ }; memcpy(m + k, t_, sizeof t_); k += sizeof t_; } while (0)
+#define HUGE_TS 0x69, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00
+	B(0x76, 0x02, 0x01, 0x62, 0x00, 0x62, 0x00, 0x72, 0x63, 0x07, 0x01);
+	/* GetList.Res whose actSensorTime is a timestamp of 2^56 s */
+	B(0x77, 0x01, 0x03, 0xAA, 0xBB, 0x01, 0x72, 0x62, 0x02, HUGE_TS);
+	B(0x73); /* valList: 3 entries */
+	/* energy, valTime a timestamp of 2^56 s */
+	B(0x77, 0x07, 0x01, 0x00, 0x01, 0x08, 0x00, 0xFF, 0x01, 0x72, 0x62, 0x02, HUGE_TS,
+	  0x62, 0x1E, 0x52, 0xFF, 0x65, 0x00, 0x00, 0x00, 0x10, 0x01);
+	/* power, valTime a local timestamp {2^56 s, 60, 0} */
+	B(0x77, 0x07, 0x01, 0x00, 0x10, 0x07, 0x00, 0xFF, 0x01, 0x72, 0x62, 0x03, 0x73, HUGE_TS,
+	  0x53, 0x00, 0x3C, 0x53, 0x00, 0x00, 0x62, 0x1B, 0x52, 0x00, 0x53, 0xFF, 0x38, 0x01);
+	/* voltage, valTime the largest timestamp, sent in 8 bytes */
+	B(0x77, 0x07, 0x01, 0x00, 0x20, 0x07, 0x00, 0xFF, 0x01, 0x72, 0x62, 0x02,
+	  0x69, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF,
+	  0x62, 0x23, 0x52, 0xFF, 0x63, 0x09, 0x06, 0x01);
+	B(0x01, 0x01);
+	uint16_t c = sm_crc16_x25(0, m, k);
+	B(0x63, (uint8_t)(c >> 8), (uint8_t)c, 0x00);
+	uint8_t file[300];
+	size_t n = wrap(m, k, file);
+	struct sm_reading_set *o = new_set();
+	unsigned badc = 9;
+	decode_one(file, n, o, &badc, NULL);
+	assert_int_equal(badc, 0);
+	assert_int_equal(o->meter_time_ms, 0);
+	assert_int_equal(o->n, 3);
+	assert_int_equal(o->r[0].raw, 16);
+	assert_int_equal(o->r[0].time_ms, 0);
+	assert_int_equal(o->r[1].raw, -200);
+	assert_int_equal(o->r[1].time_ms, 0);
+	assert_int_equal(o->r[2].raw, 2310);
+	assert_int_equal(o->r[2].time_ms, (int64_t)UINT32_MAX * 1000);
+	free(o);
+#undef HUGE_TS
+#undef B
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -583,6 +629,7 @@ int main(void)
 		cmocka_unit_test(test_junk_and_resync),
 		cmocka_unit_test(test_cap),
 		cmocka_unit_test(test_rare_encodings),
+		cmocka_unit_test(test_wide_timestamp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
