@@ -1145,7 +1145,11 @@ enum sm_err sm_meter_set(struct sm_meter_cfg *m, const char *option,
 		sm_buf_init(&b, known, sizeof(known));
 		list_options(&b, false);
 		quote_str(meter_name(m), qn, sizeof(qn));
-		quote_str(option, q, sizeof(q));
+		if (sm_text_has_key_digits(option)) /* a key where a name goes: never echoed */
+			snprintf(q, sizeof(q), "of %zu characters (not shown: they look like key digits)",
+				 option != NULL ? strlen(option) : 0);
+		else
+			quote_str(option, q, sizeof(q));
 		set_err(err, errlen, "meter %s: unknown option %s (known: %s)", qn, q, known);
 		return SM_E_CONFIG;
 	}
@@ -1168,6 +1172,11 @@ enum sm_err sm_meter_set_flag(struct sm_meter_cfg *m, const char *flag, const ch
 		struct sm_buf b;
 		sm_buf_init(&b, known, sizeof(known));
 		list_options(&b, true);
+		if (sm_text_has_key_digits(flag)) { /* a key where a flag goes: never echoed */
+			set_err(err, errlen, "an unknown option of %zu characters (not shown: they look like key "
+				"digits; a key goes after --key) (known: %s)", strlen(flag), known);
+			return SM_E_CONFIG;
+		}
 		esc_str(flag, q, sizeof(q), false);
 		set_err(err, errlen, "--%s: unknown option (known: %s)", q, known);
 		return SM_E_CONFIG;

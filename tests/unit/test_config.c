@@ -971,6 +971,10 @@ static void test_opt_unknown(void **state)
 	/* odd bytes in the option name are escaped */
 	set_fails(f, "Bad\"Name\n", vnum(1),
 		  "meter \"home\": unknown option \"Bad\\x22Name\\x0a\" (known: " KNOWN_OPTIONS ")");
+	/* key digits where an option name goes are not echoed */
+	set_fails(f, "Key_8F3AC9E1D7B24F6A0C5E9D3B7A1F4E2C", vnum(1),
+		  "meter \"home\": unknown option of 36 characters (not shown: they look like key digits) (known: "
+		  KNOWN_OPTIONS ")");
 	/* a short error buffer is still terminated */
 	char tiny[10];
 	struct sm_cfg_value v = vnum(1);
@@ -1314,6 +1318,10 @@ static void test_flags_invalid(void **state)
 	assert_int_equal(f->m->nselect, 0);
 	flag_fails(f, "unit-id", "1", "--unit-id: unknown option (known: " KNOWN_FLAGS ")");
 	flag_fails(f, "Baudrate", "9600", "--Baudrate: unknown option (known: " KNOWN_FLAGS ")");
+	/* key digits where a flag goes are not echoed (fuzz finding) */
+	flag_fails(f, "key8F3AC9E1D7B24F6A0C5E9D3B7A1F4E2C", "x",
+		   "an unknown option of 35 characters (not shown: they look like key digits; a key goes after "
+		   "--key) (known: " KNOWN_FLAGS ")");
 	char msg[256];
 	snprintf(msg, sizeof(msg), "--protocol: expected one of %s, got \"p1\"", sm_proto_names());
 	flag_fails(f, "protocol", "p1", msg);
