@@ -1061,17 +1061,12 @@ static void test_thread_signals(void **state)
 	struct sim *s = sim_new(30, true, false);
 	struct sm_meter_cfg m;
 	const struct sm_meter_cfg *ms[] = {&m};
-	struct sm_port port = {s->link, {115200, 8, SM_PARITY_NONE, 1}, 1, ms};
-	struct sm_sink sink = {sink_emit, c};
-	struct sm_reader_opts opts = {false, false, NULL, 0};
-	struct sm_reader *r = NULL;
 	sigset_t before, after;
 	(void)state;
 
 	meter_init(&m, "home", s->link);
 	pthread_sigmask(SIG_SETMASK, NULL, &before);
-	assert_int_equal(sm_reader_create(&port, &sink, NULL, &opts, &r), SM_OK);
-	assert_int_equal(sm_reader_start(r), SM_OK);
+	struct sm_reader *r = reader_new(c, ms, 1, false, false);
 	pthread_sigmask(SIG_SETMASK, NULL, &after);
 	for (int sig = 1; sig < SIGRTMIN; sig++)
 		assert_int_equal(sigismember(&before, sig), sigismember(&after, sig));

@@ -525,6 +525,26 @@ static size_t wrap(const uint8_t *msgs, size_t mn, uint8_t *out)
 	return k;
 }
 
+/* A hand-built message m[0..k) gets its CRC and end (4 bytes, within cap),
+ * is wrapped into a file and decoded; no message may be bad. */
+static struct sm_reading_set *decode_built(uint8_t *m, size_t k, size_t cap)
+{
+	assert_true(k + 4 <= cap);
+	uint16_t c = sm_crc16_x25(0, m, k);
+	m[k++] = 0x63;
+	m[k++] = (uint8_t)(c >> 8);
+	m[k++] = (uint8_t)c;
+	m[k++] = 0x00;
+	uint8_t file[300];
+	assert_true(k + 24 <= sizeof file);
+	size_t n = wrap(m, k, file);
+	struct sm_reading_set *o = new_set();
+	unsigned badc = 9;
+	decode_one(file, n, o, &badc, NULL);
+	assert_int_equal(badc, 0);
+	return o;
+}
+
 static void test_rare_encodings(void **state)
 {
 	(void)state;
@@ -546,16 +566,7 @@ static void test_rare_encodings(void **state)
 	/* unknown unit code 200 */
 	B(0x77, 0x07, 0x01, 0x00, 0x60, 0x32, 0x01, 0x01, 0x01, 0x01, 0x62, 0xC8, 0x01, 0x52, 0x05, 0x01);
 	B(0x01, 0x01);
-	size_t crc_at = k;
-	uint16_t c = sm_crc16_x25(0, m, crc_at);
-	B(0x63, (uint8_t)(c >> 8), (uint8_t)c, 0x00);
-	(void)crc_at;
-	uint8_t file[300];
-	size_t n = wrap(m, k, file);
-	struct sm_reading_set *o = new_set();
-	unsigned badc = 9;
-	decode_one(file, n, o, &badc, NULL);
-	assert_int_equal(badc, 0);
+	struct sm_reading_set *o = decode_built(m, k, sizeof m);
 	assert_int_equal(o->n, 4);
 	assert_true(o->r[0].is_text);
 	assert_int_equal(o->r[0].obis.v[5], 0xFF);
@@ -598,14 +609,7 @@ static void test_wide_timestamp(void **state)
 	  0x69, 0x00, 0x00, 0x00, 0x00, 0xFF, 0xFF, 0xFF, 0xFF,
 	  0x62, 0x23, 0x52, 0xFF, 0x63, 0x09, 0x06, 0x01);
 	B(0x01, 0x01);
-	uint16_t c = sm_crc16_x25(0, m, k);
-	B(0x63, (uint8_t)(c >> 8), (uint8_t)c, 0x00);
-	uint8_t file[300];
-	size_t n = wrap(m, k, file);
-	struct sm_reading_set *o = new_set();
-	unsigned badc = 9;
-	decode_one(file, n, o, &badc, NULL);
-	assert_int_equal(badc, 0);
+	struct sm_reading_set *o = decode_built(m, k, sizeof m);
 	assert_int_equal(o->meter_time_ms, 0);
 	assert_int_equal(o->n, 3);
 	assert_int_equal(o->r[0].raw, 16);
