@@ -146,7 +146,7 @@ try:
     rc, got, err = mbpoll(*tty, "-a", "1", "-t", "3:float", "-B", "-r", "1", "-c", "6", link)
     want = [values[1][n]["value"] for n in ("voltage_l1", "voltage_l2", "voltage_l3", "current_l1",
                                             "current_l2", "current_l3")]
-    check(rc == 0 and [got.get(r) for r in (1, 3, 5, 7, 9, 11)] and
+    check(rc == 0 and all(r in got for r in (1, 3, 5, 7, 9, 11)) and
           all(close_to(got[r], w) for r, w in zip((1, 3, 5, 7, 9, 11), want)),
           "mbpoll: sdm630 voltages and currents (FC04 float ABCD) equal --values (%s)" % got)
     rc, got, err = mbpoll(*tty, "-a", "1", "-t", "3:float", "-B", "-r", str(0x48 + 1), "-c", "2", link)
