@@ -315,6 +315,11 @@ bool sm_iec_framer_in_data(const struct sm_iec_framer *f)
 	       f->state == F_BCC || f->state == F_AFTER || f->state == F_LOSTBCC;
 }
 
+bool sm_iec_framer_ends_soon(const struct sm_iec_framer *f)
+{
+	return f->state == F_AFTER;
+}
+
 void sm_iec_framer_reset(struct sm_iec_framer *f)
 {
 	f->state = F_IDLE;

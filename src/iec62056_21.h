@@ -224,6 +224,10 @@ void sm_iec_framer_init(struct sm_iec_framer *f, bool ignore_checksum);
 /* Whether a data block has begun (a byte of data lines, or STX, after the
  * identification): the sign-on session tells "no answer" from "cut off". */
 bool sm_iec_framer_in_data(const struct sm_iec_framer *f);
+/* Whether a message without STX has ended at its "!" line and waits only
+ * for the next byte (ETX there means its STX was damaged: SM_E_BCC) or for
+ * a flush: a reader need not wait long for it. */
+bool sm_iec_framer_ends_soon(const struct sm_iec_framer *f);
 void sm_iec_framer_reset(struct sm_iec_framer *f);
 enum sm_err sm_iec_framer_feed(struct sm_iec_framer *f, const uint8_t *in, size_t len,
 			       size_t *used, struct sm_frame *frame, struct sm_diag *diag);

@@ -130,6 +130,16 @@ static void framer_prime(struct sm_iec_session *s)
 	(void)sm_iec_framer_feed(&s->framer, s->line, s->line_n, &used, &fr, &dg);
 }
 
+/* Read more of the data message: SM_IEC_DATA_MS of silence, or, when a
+ * message without STX has ended at its "!" line, only as long as the next
+ * byte (an ETX after a damaged STX) would take: three characters of 10
+ * bits at the data speed, plus 20 ms. */
+static void read_data(const struct sm_iec_session *s, struct sm_action *act)
+{
+	int baud = s->data_baud > 0 ? s->data_baud : 300;
+	act_read(act, sm_iec_framer_ends_soon(&s->framer) ? 3 * 10 * 1000 / baud + 20 : SM_IEC_DATA_MS);
+}
+
 /* Feed readout bytes; SM_NEED_MORE or a final result. */
 static enum sm_err data_bytes(struct sm_iec_session *s, const uint8_t *in, size_t n,
 			      struct sm_action *act, struct sm_reading_set *out,
@@ -155,7 +165,7 @@ static enum sm_err data_bytes(struct sm_iec_session *s, const uint8_t *in, size_
 		if (used == 0)
 			break;
 	}
-	act_read(act, SM_IEC_DATA_MS);
+	read_data(s, act);
 	return SM_NEED_MORE;
 }
 
@@ -315,7 +325,7 @@ enum sm_err sm_iec_session_event(struct sm_iec_session *s, const uint8_t *in, si
 			return rc == SM_NEED_MORE ? SM_OK : rc;
 		}
 		if (!timed_out) {
-			act_read(act, SM_IEC_DATA_MS);
+			read_data(s, act);
 			return SM_OK;
 		}
 		if (!sm_iec_framer_in_data(&s->framer)) {

@@ -21,7 +21,9 @@
  *     MaxBaudrate cannot lower it); READ
  *   - mode A (Mode "A", or any other Z): READ at the sign-on speed
  *   READ  the data message (SM_IEC_DATA_MS of silence allowed, repeated
- *         while bytes arrive); an echoed ACK line is skipped; the message
+ *         while bytes arrive; a message without STX is complete after a
+ *         silence of three characters after its "!" line); an echoed ACK
+ *         line is skipped; the message
  *         is framed and decoded as iec62056_21.h describes (but a block
  *         that began with STX must end with ETX and BCC here: a polled
  *         readout cut off after its '!' line is SM_E_TRUNCATED, while
