@@ -1103,8 +1103,8 @@ static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err 
 				most = iv; /* never more often than the interval */
 			unsigned k = m->dead + 1;
 			int64_t gap = iv;
-			for (unsigned i = 0; i < k && gap * 2 <= most; i++)
-				gap *= 2;
+			for (unsigned i = 0; i < k && gap < most; i++)
+				gap = gap * 2 < most ? gap * 2 : most;
 			uint64_t since;
 			char sfx[64], upto[32];
 			if (m->dead == 0 && sm_logrl_fail(&m->rl_dead, sm_now_ms(), &since)) {

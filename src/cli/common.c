@@ -198,7 +198,10 @@ void sm_cli_option_error(const char *cmd, int c, int argc, char **argv)
 	/* A short option names itself (optopt; the rest of its cluster is not
 	 * looked at); a long one is the argument getopt just passed. */
 	const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "";
-	bool short_opt = c == '?' && optopt > 0;
+	bool long_opt = strncmp(arg, "--", 2) == 0;
+	/* (a long option given a value it takes none of sets optopt to its
+	 * own code: it still names itself by its argument) */
+	bool short_opt = c == '?' && optopt > 0 && !long_opt;
 	char name[64];
 
 	if (short_opt && optopt < 128 && optopt > ' ') {
@@ -212,6 +215,8 @@ void sm_cli_option_error(const char *cmd, int c, int argc, char **argv)
 	}
 	if (c == ':')
 		sm_cli_log(SM_LOG_ERROR, "%s: option %s needs a value", cmd, name);
+	else if (long_opt && optopt > 0)
+		sm_cli_log(SM_LOG_ERROR, "%s: option %s takes no value", cmd, name);
 	else
 		sm_cli_log(SM_LOG_ERROR, "%s: unknown option %s (smartmeter %s --help lists them)", cmd, name, cmd);
 }

@@ -81,4 +81,14 @@ finally:
     code, _ = sim.stop()
 check(code == 0, "the simulator stops cleanly on SIGTERM")
 check(not os.path.lexists(link), "the simulator removes its link")
+
+# ---- bad options are named as they were typed ----
+for argv, want in ((["read", "--check=1", "-p", "dsmr", "-d", "/dev/null"], "read: option --check takes no value"),
+                   (["decode", "--hex=1", "-p", "dsmr", "/dev/null"], "decode: option --hex takes no value"),
+                   (["read", "--chek", "-p", "dsmr"], "read: unknown option --chek"),
+                   (["read", "-k"], "read: unknown option -k"),
+                   (["read", "--device"], "read: option --device needs a value")):
+    r = subprocess.run([SMARTMETER] + argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=10)
+    check(r.returncode == 2 and want in r.stderr, "%s: exit 2 and %r (%s: %s)" % (" ".join(argv), want, r.returncode,
+                                                                                r.stderr.strip()[:120]))
 finish()
