@@ -114,7 +114,7 @@ const struct sm_option_desc sm_meter_options[] = {
 			 "dlms: M-Bus long frames (default), HDLC frames or a raw APDU stream",
 			 "dlms"},
 	[OPT_SLAVE] = {"Slave", "slave", SM_OPT_NUMBER, "ID",
-		       "modbus: unit id of the meter, 1..247 (0..255 with a tcp:// Device; "
+		       "modbus: unit id of the meter, 1..247 (0 and 255 also with a tcp:// Device; "
 		       "default 1)",
 		       MODBUS},
 	[OPT_MODEL] = {"Model", "model", SM_OPT_STRING, "MODEL",
@@ -976,7 +976,7 @@ static enum sm_err set_framing(struct sm_meter_cfg *m, const struct sm_cfg_value
 
 /* ---- modbus ---- */
 
-#define SLAVE_WHAT "a unit id 1..247 (0..255 with a tcp:// Device)"
+#define SLAVE_WHAT "a unit id 1..247 (0 and 255 also with a tcp:// Device)"
 #define MAP_NAME_WHAT "1 to 63 characters of A-Z a-z 0-9 _ . -"
 
 static bool valid_meter_name(const char *s);
@@ -2234,6 +2234,11 @@ static enum sm_err validate_modbus(struct sm_config *c, struct sm_meter_cfg *m, 
 			q, m->slave,
 			m->slave == 0 ? " (0 is the broadcast address: a read from it is never answered)"
 				      : "");
+		return SM_E_CONFIG;
+	}
+	if (m->slave > 247 && m->slave < 255) { /* libmodbus refuses these on Modbus TCP too */
+		set_err(err, errlen, "meter %s: Slave: expected 0..247 or 255 with a tcp:// Device, got %d", q,
+			m->slave);
 		return SM_E_CONFIG;
 	}
 	if (!is_network_device(m->device)) {

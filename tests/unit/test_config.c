@@ -2420,13 +2420,13 @@ static void test_mb_options(void **state)
 	}
 	f->m->opt_set = 0;
 	set_fails(f, "Slave", vnum(256),
-		  "meter \"home\": Slave: expected a unit id 1..247 (0..255 with a tcp:// Device), got 256");
+		  "meter \"home\": Slave: expected a unit id 1..247 (0 and 255 also with a tcp:// Device), got 256");
 	set_fails(f, "Slave", vnum(-1),
-		  "meter \"home\": Slave: expected a unit id 1..247 (0..255 with a tcp:// Device), got -1");
+		  "meter \"home\": Slave: expected a unit id 1..247 (0 and 255 also with a tcp:// Device), got -1");
 	set_fails(f, "Slave", vnum(1.5),
-		  "meter \"home\": Slave: expected a unit id 1..247 (0..255 with a tcp:// Device), got 1.5");
+		  "meter \"home\": Slave: expected a unit id 1..247 (0 and 255 also with a tcp:// Device), got 1.5");
 	set_fails(f, "Slave", vstr("1"),
-		  "meter \"home\": Slave: expected a unit id 1..247 (0..255 with a tcp:// Device), got \"1\"");
+		  "meter \"home\": Slave: expected a unit id 1..247 (0 and 255 also with a tcp:// Device), got \"1\"");
 	/* Model: a built-in map, stored under its own name */
 	assert_int_equal(set1(f, "model", vstr("SDM630")), SM_OK);
 	assert_string_equal(f->m->model, "sdm630");
@@ -2480,7 +2480,7 @@ static void test_mb_options(void **state)
 	assert_string_equal(err, "--slave: given more than once");
 	m->opt_set = 0;
 	assert_int_equal(sm_meter_set_flag(m, "slave", "300", err, sizeof(err)), SM_E_CONFIG);
-	assert_string_equal(err, "--slave: expected a unit id 1..247 (0..255 with a tcp:// Device), got 300");
+	assert_string_equal(err, "--slave: expected a unit id 1..247 (0 and 255 also with a tcp:// Device), got 300");
 	assert_int_equal(sm_meter_set_flag(m, "slave", "one", err, sizeof(err)), SM_E_CONFIG);
 	assert_string_equal(err, "--slave: expected a number, got \"one\"");
 	assert_int_equal(sm_meter_set_flag(m, "model", "x", err, sizeof(err)), SM_E_CONFIG);
@@ -3225,6 +3225,9 @@ static void test_mb_slaves(void **state)
 	load_fails(METER("m", "Protocol \"modbus\"\nDevice \"rtu+tcp://h:4001\"\nModel \"sdm630\"\nSlave 0\n"),
 		   SLAVE_ERR("0", " (0 is the broadcast address: a read from it is never answered)"));
 #undef SLAVE_ERR
+	/* Modbus TCP: 248..254 are refused as on RTU (libmodbus takes none of them) */
+	load_fails(METER("m", "Protocol \"modbus\"\nDevice \"tcp://10.0.0.5:502\"\nModel \"sdm630\"\nSlave 250\n"),
+		   "meter \"m\": Slave: expected 0..247 or 255 with a tcp:// Device, got 250");
 	/* Modbus TCP: 0 and 255 address the gateway or the device itself */
 	load_ok(METER("a", "Protocol \"modbus\"\nDevice \"tcp://10.0.0.5:502\"\nModel \"sdm630\"\nSlave 0\n")
 			METER("b", "Protocol \"modbus\"\nDevice \"tcp://10.0.0.5:502\"\nModel \"sdm630\"\nSlave 255\n")
