@@ -70,7 +70,7 @@ const struct sm_option_desc sm_meter_options[] = {
 	[OPT_STOPBITS] = {"StopBits", "stop-bits", SM_OPT_NUMBER, "1|2",
 			  "stop bits (default: the protocol's)", NULL},
 	[OPT_INTERVAL] = {"Interval", "interval", SM_OPT_NUMBER, "SECONDS",
-			  "polled meters: seconds between polls (default 60); push meters: at most "
+			  "polled meters: seconds between polls (default 60, modbus 10); push meters: at most "
 			  "one emission per interval (default 0: every frame)", NULL},
 	[OPT_TIMEOUT] = {"Timeout", "timeout", SM_OPT_NUMBER, "SECONDS",
 			 "push meters: seconds without a valid frame before the meter counts as "

@@ -172,7 +172,7 @@ struct sm_meter_cfg {
 #define SM_MAX_ADDRESS_LEN 32
 #define SM_DEFAULT_FRAMING 'm'
 /* Modbus: Timeout is the response timeout of one request (default and
- * range); Interval defaults to SM_DEFAULT_MODBUS_POLL_S. */
+ * range); Interval defaults to the protocol's poll_default_s (10 s). */
 #define SM_DEFAULT_MODBUS_TIMEOUT_S 0.5
 #define SM_MIN_MODBUS_TIMEOUT_S 0.01
 #define SM_MAX_MODBUS_TIMEOUT_S 10.0
@@ -295,7 +295,7 @@ enum sm_err sm_meter_set_flag(struct sm_meter_cfg *m, const char *flag, const ch
  * Scale (finite, nonzero, at most 15 significant digits, default 1), Unit
  * (sm_unit_parse: "kWh" becomes Wh with the factor applied; default none),
  * Obis (optional).  A map name must be unique and may not be a built-in
- * model's name; register names are [A-Za-z0-9_]{1,47}.  Details: map names
+ * model's name; register names are [a-z0-9_]{1,47}.  Details: map names
  * follow the meter name rule ([A-Za-z0-9_.-]{1,63}); Scale becomes the
  * shortest decimal mul * 10^exp that reads back as the same double (0.1 ->
  * 1e-1, 1000 -> 1e3; exp within -22..22), to which the unit's exponent is

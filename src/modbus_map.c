@@ -7,14 +7,8 @@
  * then is it brought into the int64 * 10^int8 of a reading, dropping
  * nothing but trailing zeros (anything else is SM_E_RANGE).
  *
- * Floats become the shortest decimal that reads back as the same float:
- * starting from a precision where the value rounds to at most one digit, the
- * candidate r = llround(v * 10^d) is taken at the first d for which
- * r / 10^d converts back to v.  The arithmetic is double: for float32 that
- * leaves 29 spare bits, for float64 the readback of 16- and 17-digit
- * candidates (and of values beyond 1e+-22) is itself a rounded double
- * computation, so in rare cases a float64 may get a decimal one unit longer
- * than the shortest, or one that reads back as an adjacent double.
+ * Floats become the shortest decimal that reads back as the same float,
+ * computed exactly in integers (shortest_decimal), as modbus_map.h says.
  */
 #include <strings.h>
 #include "modbus_map.h"

@@ -136,8 +136,8 @@ struct sm_proto {
 	/* A polled meter that did not answer (SM_E_TIMEOUT) is backed off:
 	 * polled again after 2, 4, 8 ... intervals (at most SM_POLL_BACKOFF_MAX
 	 * intervals and SM_POLL_BACKOFF_MAX_S seconds) until it answers, so a
-	 * dead unit on a bus costs its neighbours at most one timeout now and
-	 * then.  false: polled every interval regardless. */
+	 * dead unit on a bus costs its neighbours only a timeout (two on RTU) now
+	 * and then.  false: polled every interval regardless. */
 	bool backoff_dead;
 	/* Uses the port's Modbus link (modbus_link.h) instead of a byte
 	 * transport: every meter of such a port must have it. */

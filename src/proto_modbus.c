@@ -7,8 +7,9 @@
  *
  * A poll:
  *  - sends the plan's requests in order;
- *  - a timeout ends the poll (a dead unit costs one timeout per poll; the
- *    reader then backs it off): SM_E_TIMEOUT, and the values of requests
+ *  - a timeout ends the poll (a dead unit costs one timeout per poll, two on
+ *    RTU where the link waits for a late answer; the reader then backs it
+ *    off): SM_E_TIMEOUT, and the values of requests
  *    answered before it are still emitted;
  *  - an exception reply (illegal address, busy, ...) is reported with the
  *    register names of the request (SM_E_EXCEPTION) and the poll goes on

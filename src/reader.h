@@ -11,8 +11,8 @@
  *
  * Polled meters (sm_proto_is_polled, e.g. IEC 62056-21 modes A-C) are
  * polled by the same thread, one session at a time, every Interval seconds
- * (SM_DEFAULT_POLL_S, config.h, when Interval is 0); meters sharing a port
- * take turns, earliest due first.  During a session all input goes to it;
+ * (when Interval is 0: the protocol's poll_default_s, else
+ * SM_DEFAULT_POLL_S); meters sharing a port take turns, earliest due first.  During a session all input goes to it;
  * outside sessions input goes to the port's push meters.  The port's line
  * settings are restored after a session that changed them.  A poll that
  * fails counts as a rejected frame does (SM_E_TIMEOUT, the meter did not
@@ -53,7 +53,7 @@ struct sm_sink {
 	 * A frame's readings, already filtered by Select and spaced by Interval
 	 * (push meters; a polled meter emits every poll's readout).
 	 * rx_ms: when the frame was received (unix ms).  interval_s: the poll
-	 * interval (Interval, or SM_DEFAULT_POLL_S), or for push meters
+	 * interval (Interval, or the protocol's default), or for push meters
 	 * Interval or else the observed push period (0 until known).  Called
 	 * on the reader thread; must not block.
 	 */
