@@ -2125,7 +2125,7 @@ static bool bus_conflict(const struct sm_meter_cfg *a, const struct sm_meter_cfg
 
 static bool is_modbus(const struct sm_meter_cfg *m)
 {
-	return m->proto != NULL && m->proto->name != NULL && strcasecmp(m->proto->name, MODBUS) == 0;
+	return m->proto != NULL && m->proto->modbus_link;
 }
 
 /* A Device where the line settings do not matter (Modbus TCP, RTU over TCP). */
@@ -2225,8 +2225,6 @@ static enum sm_err validate_modbus(struct sm_config *c, struct sm_meter_cfg *m, 
 			q, m->timeout_s);
 		return SM_E_CONFIG;
 	}
-	if (!(m->opt_set & (1ull << OPT_SLAVE)))
-		m->slave = SM_DEFAULT_SLAVE;
 	if (!is_tcp_device(m->device) && (m->slave < 1 || m->slave > 247)) {
 		set_err(err, errlen,
 			"meter %s: Slave: expected 1..247 on a Modbus RTU Device (0 and 255 only with a "

@@ -33,14 +33,12 @@
 #define MB_ATTEMPTS 2 /* per request: the first try and one retry after a CRC or shape error */
 
 struct mb_state {
-	const struct sm_meter_cfg *cfg;
 	const struct sm_mb_map *map;
 	const struct sm_mb_plan *plan;
 	uint8_t slave;
 	int timeout_ms;
 	size_t next;      /* request in flight */
 	unsigned attempt; /* of the request in flight, 1-based */
-	size_t answered;  /* requests answered in this poll */
 	bool finishing;   /* the poll is over: the next event delivers the readings */
 	bool ok[SM_MB_MAX_REQS];
 	uint16_t words[SM_MB_MAX_WORDS];
@@ -55,7 +53,6 @@ static enum sm_err mb_init(void *st, const struct sm_meter_cfg *cfg, struct sm_d
 		sm_diag_set(diag, "no register map (Model or RegisterMap) planned for this meter");
 		return SM_E_CONFIG;
 	}
-	s->cfg = cfg;
 	s->map = cfg->mb_map;
 	s->plan = cfg->mb_plan;
 	s->slave = (uint8_t)cfg->slave;
@@ -86,7 +83,6 @@ static enum sm_err mb_poll_start(void *st, struct sm_action *act)
 
 	s->next = 0;
 	s->attempt = 1;
-	s->answered = 0;
 	s->finishing = false;
 	memset(s->ok, 0, sizeof s->ok);
 	set_request(s, act);
@@ -130,7 +126,10 @@ static enum sm_err mb_finish(struct mb_state *s, struct sm_action *act, struct s
 	memset(act, 0, sizeof *act);
 	act->kind = SM_ACT_DONE;
 	s->finishing = false;
-	if (s->answered == 0) {
+	bool any = false;
+	for (size_t i = 0; i < s->plan->nreq && !any; i++)
+		any = s->ok[i];
+	if (!any) {
 		sm_set_clear(out);
 		return SM_OK; /* nothing answered: the failures were reported already */
 	}
@@ -177,7 +176,6 @@ static enum sm_err mb_poll_event(void *st, const uint8_t *in, size_t n, size_t *
 	switch (rc) {
 	case SM_OK:
 		s->ok[s->next] = true;
-		s->answered++;
 		advance(s, act);
 		return SM_OK;
 	case SM_E_TIMEOUT:

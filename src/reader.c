@@ -112,7 +112,6 @@ struct meter {
 	double poll_s;    /* polled: seconds between polls */
 	int64_t next_poll;/* polled: mono ms when the next poll is due */
 	unsigned dead;    /* polled, proto->backoff_dead: polls in a row without an answer */
-	bool poll_timeout;   /* the running poll: the meter did not answer */
 	bool poll_readings;  /* the running poll: readings came */
 
 	_Atomic uint64_t bytes, frames, crc, unchecked, unauthenticated, crc_fallback, decode, auth, timeout,
@@ -559,7 +558,6 @@ static void bad_frame(struct sm_reader *r, struct meter *m, enum sm_err rc,
 		rl = &m->rl_exc;
 		break;
 	case EC_TIMEOUT:
-		m->poll_timeout = true;
 		atomic_fetch_add(&m->timeout, 1);
 		if (!sm_logrl_fail(&m->rl_timeout, now_ms, &since))
 			return;
@@ -1087,14 +1085,14 @@ static enum sess_end poll_one(struct sm_reader *r, struct meter *m, enum sm_err 
 	m->next_poll += iv;
 	if (m->next_poll <= start)
 		m->next_poll = start + iv; /* late by an interval or more: re-anchor */
-	m->poll_timeout = m->poll_readings = false;
+	m->poll_readings = false;
 	m->poll_fail = 0;
 	if (r->mb != NULL)
 		sm_mb_link_flush(r->mb); /* nothing stale may pass for an answer */
 	enum sess_end end = poll_meter(r, m, lost_rc);
 	r->slen = 0;
 	if (end == SESS_DONE && m->proto->backoff_dead && !r->opts.trigger_mode) {
-		if (m->poll_timeout && !m->poll_readings) {
+		if (failed_in_poll(m, EC_TIMEOUT) && !m->poll_readings) {
 			/* a dead unit: poll it after 2, 4, 8 ... intervals, at most
 			 * SM_POLL_BACKOFF_MAX intervals and SM_POLL_BACKOFF_MAX_S */
 			int64_t cap = (int64_t)SM_POLL_BACKOFF_MAX_S * 1000;
